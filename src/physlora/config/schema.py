@@ -1,0 +1,218 @@
+"""Typed schema of one run: data, model, LoRA, training, evaluation and output.
+
+Every field has its default here and nowhere else. Unknown keys, wrong types and out-of-range values
+are rejected by pydantic before any work starts; `physlora.config.loading` turns those failures into
+one message that names each key, the value received and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TOPICS = (
+    "mechanics",
+    "thermodynamics",
+    "electromagnetism",
+    "waves_optics",
+    "modern_physics",
+    "kinematics",
+    "dynamics",
+    "energy",
+    "momentum",
+    "other",
+)
+
+SourceType = Literal["sciq", "arc", "mmlu", "scienceqa", "physics_scienceqa", "jsonl", "csv"]
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SourceConfig(Section):
+    """One input data set."""
+
+    type: SourceType
+    """Reader to use: sciq, arc, mmlu, scienceqa, physics_scienceqa, jsonl or csv."""
+    name: str | None = None
+    """Label stored in each record's `source` field; defaults to `type`."""
+    path: str | None = None
+    """File or folder, relative to `data.data_dir` unless absolute; None means the reader's default folder."""
+    hub_id: str | None = None
+    """Hugging Face dataset id, used when `path` does not exist locally and the hub is reachable."""
+    splits: list[str] | None = None
+    """Original splits to read (for example ["train", "validation"]); None reads all of them."""
+    max_items: int | None = Field(default=None, ge=1)
+    """Keep at most this many records from the source after the physics filter (deterministic per seed)."""
+    optional: bool = False
+    """When the source is neither on disk nor reachable on the hub, skip it (recorded in the audit) instead of failing."""
+    columns: dict[str, str] = Field(default_factory=dict)
+    """Generic jsonl/csv only: record field -> column name, for question, answer, choices, explanation, topic, id."""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type
+
+
+class DataConfig(Section):
+    """Where the questions come from and how they are cleaned, filtered, tagged and split."""
+
+    data_dir: str | None = None
+    """Folder holding the local copies of the sources; the environment variable PHYSLORA_DATA_DIR overrides it."""
+    sources: list[SourceConfig] = Field(default_factory=list, min_length=1)
+    """Input data sets, read in this order."""
+    physics_only: bool = True
+    """Drop questions the topic classifier does not consider physics (sources without subject labels only)."""
+    topic_classifier: Literal["lexicon"] = "lexicon"
+    """Component that filters physics questions and tags their topic."""
+    include_explanation: bool = False
+    """Append the explanation (SciQ support text) to the free-form target after the answer."""
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    """Train, validation and test fractions of each topic; must sum to 1."""
+    seed: int = 42
+    """Seed of the choice shuffling, subsampling and split."""
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> DataConfig:
+        total = sum(self.split_fractions)
+        if abs(total - 1.0) > 1e-6 or min(self.split_fractions) < 0:
+            raise ValueError(
+                f"data.split_fractions={list(self.split_fractions)} must be three non-negative numbers summing to 1"
+            )
+        return self
+
+
+class ModelConfig(Section):
+    """The base model and its tokenizer."""
+
+    name: str = "google/flan-t5-base"
+    """Hugging Face model id, local folder, or an alias pulled by `physlora models pull` (gemma-3-270m)."""
+    family: Literal["auto", "seq2seq", "causal"] = "auto"
+    """Architecture family; auto reads it from the model config."""
+    tokenizer: str | None = None
+    """Tokenizer id or folder; defaults to `name`."""
+    init: Literal["pretrained", "random"] = "pretrained"
+    """Load pretrained weights, or build a randomly initialised model from `architecture` and `config`."""
+    architecture: Literal["t5", "gemma3", "llama"] | None = None
+    """Model type for random init."""
+    config: dict[str, int | float | str | bool | None] = Field(default_factory=dict)
+    """Config values for random init (for example d_model, num_layers); they override the architecture's defaults."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    """Dtype the weights are loaded in; training precision is set by `training.precision`."""
+    cache_dir: str | None = None
+    """Folder of pulled models; defaults to ~/.cache/physlora (or PHYSLORA_CACHE)."""
+    prompt_template: str = "Answer the physics question.\nQuestion: {question}\nAnswer:"
+    """Prompt built from each record; `{question}` is replaced by the question text."""
+
+    @model_validator(mode="after")
+    def _random_init_needs_architecture(self) -> ModelConfig:
+        if self.init == "random" and self.architecture is None:
+            raise ValueError("model.init=random needs model.architecture (t5, gemma3 or llama)")
+        if "{question}" not in self.prompt_template:
+            raise ValueError("model.prompt_template must contain the placeholder {question}")
+        return self
+
+
+class LoraConfig(Section):
+    """Parameter-efficient method and its settings."""
+
+    method: Literal["lora"] = "lora"
+    """Adaptation method."""
+    r: int = Field(default=8, ge=1, le=4096)
+    """LoRA rank."""
+    alpha: float = Field(default=32, gt=0)
+    """LoRA scaling numerator: the update is scaled by alpha / r."""
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    """Dropout on the LoRA input."""
+    target_modules: list[str] | None = None
+    """Module names to adapt; None picks per architecture (q, v for T5; q_proj, v_proj for Gemma and Llama)."""
+    bias: Literal["none", "all", "lora_only"] = "none"
+    """Which biases are trained."""
+
+
+class TrainingConfig(Section):
+    """Optimisation. A step is one optimizer update; a micro-batch is one forward and backward pass."""
+
+    batch_size: int = Field(default=4, ge=1)
+    """Examples per micro-batch."""
+    gradient_accumulation_steps: int = Field(default=4, ge=1)
+    """Micro-batches per optimizer step."""
+    learning_rate: float = Field(default=1e-4, gt=0, le=1)
+    """Peak AdamW learning rate."""
+    warmup_steps: int = Field(default=500, ge=0)
+    """Optimizer steps of linear warmup from 0 to the peak learning rate; then linear decay to 0."""
+    weight_decay: float = Field(default=0.01, ge=0)
+    """AdamW decoupled weight decay."""
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    """Clip the global gradient norm to this value."""
+    optimizer: Literal["adamw"] = "adamw"
+    """Optimizer."""
+    epochs: int = Field(default=3, ge=1)
+    """Passes over the training split."""
+    max_steps: int | None = Field(default=None, ge=0)
+    """Stop after this many optimizer steps (0: measure parameters and epoch-0 validation loss only)."""
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    """Autocast precision; auto uses bf16 where the hardware supports it. fp16 is rejected for T5 models."""
+    seed: int = 42
+    """Seed set before the adapter layers are created and before each epoch's shuffling."""
+    max_seq_length: int = Field(default=512, ge=8)
+    """Maximum prompt tokens (encoder input for T5; prompt plus answer for decoder-only models)."""
+    max_target_length: int = Field(default=128, ge=1)
+    """Maximum answer tokens."""
+    group_by_length: bool = True
+    """Batch examples of similar length together to reduce padding."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
+    checkpoint_every: int = Field(default=200, ge=1)
+    """Write a resumable checkpoint every this many optimizer steps (and at each epoch end)."""
+    eval_batch_size: int = Field(default=16, ge=1)
+    """Examples per batch when computing validation loss."""
+    num_threads: int | None = Field(default=None, ge=1)
+    """CPU threads for torch; None keeps torch's default."""
+    log_every: int = Field(default=1, ge=1)
+    """Write a step record to metrics.jsonl every this many optimizer steps."""
+
+
+class EvaluationConfig(Section):
+    """Test-split measurement of the base and the adapted model."""
+
+    split: Literal["validation", "test"] = "test"
+    """Split to evaluate."""
+    batch_size: int = Field(default=16, ge=1)
+    """Examples per batch for loss, choice scoring and generation."""
+    max_items: int | None = Field(default=None, ge=1)
+    """Evaluate at most this many items (the first ones of the split file)."""
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    """Generation length; None sizes it from the longest reference answer plus `generation_margin`."""
+    generation_margin: int = Field(default=8, ge=0)
+    """Extra tokens allowed beyond the longest reference answer."""
+    bootstrap_samples: int = Field(default=1000, ge=10)
+    """Resamples for the confidence intervals."""
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    """Confidence level of the intervals."""
+    seed: int = 42
+    """Seed of the bootstrap."""
+
+
+class OutputConfig(Section):
+    """Where the run folder goes."""
+
+    dir: str = "runs/default"
+    """Run folder: resolved config, metrics, adapter, checkpoints, evaluation and report."""
+    data_dir: str | None = None
+    """Folder of the built data set; defaults to `<output.dir>/data`."""
+
+
+class RunConfig(Section):
+    """A complete run description, as read from one YAML file."""
+
+    data: DataConfig = Field(default_factory=lambda: DataConfig(sources=[SourceConfig(type="sciq")]))
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
