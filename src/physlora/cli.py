@@ -79,6 +79,20 @@ def config_presets() -> None:
         typer.echo(name)
 
 
+@app.command("run")
+def run_command(
+    preset: PresetOption = None,
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Run every stage again even if its outputs are up to date.")] = False,
+) -> None:
+    """Run data build, training, evaluation and report; stages whose outputs match the config are skipped."""
+    from physlora.pipeline import run_pipeline
+
+    report_path = run_pipeline(_load(config, preset, overrides), force=force)
+    typer.echo(f"report: {report_path}")
+
+
 def main() -> None:
     """Console-script entry point: user errors print one message and exit non-zero without a traceback."""
     try:

@@ -1,0 +1,135 @@
+"""The main job: data build, training, evaluation and report in one call.
+
+A stage is skipped when its outputs exist and were produced from the same settings. Each finished
+stage records a fingerprint (a hash of the config values that determine its output, and those of the
+stages before it) in RUN/stages.json. An interrupted training run with the same fingerprint is
+resumed from its last checkpoint instead of started again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from physlora.config import RunConfig
+from physlora.io import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "stages.json"
+ProgressFactory = Callable[[str], Callable | None]
+
+
+def data_dir_of(config: RunConfig) -> Path:
+    return Path(config.output.data_dir) if config.output.data_dir else Path(config.output.dir) / "data"
+
+
+def stage_fingerprints(config: RunConfig) -> dict[str, str]:
+    """Fingerprint of each stage; a change in an earlier stage changes every later one."""
+    dumped = config.model_dump(mode="json")
+    data_inputs = {
+        "data": dumped["data"],
+        "data_dir_env": os.environ.get("PHYSLORA_DATA_DIR"),
+        "tokenizer": dumped["model"]["tokenizer"] or dumped["model"]["name"],
+        "lengths": [config.training.max_seq_length, config.training.max_target_length],
+    }
+    fingerprints = {"data": _digest(data_inputs)}
+    fingerprints["train"] = _digest([fingerprints["data"], dumped["model"], dumped["lora"], dumped["training"]])
+    fingerprints["eval"] = _digest([fingerprints["train"], dumped["evaluation"]])
+    return fingerprints
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def _read_state(run_dir: Path) -> dict:
+    path = run_dir / STATE_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _record_stage(run_dir: Path, state: dict, stage: str, fingerprint: str, seconds: float) -> None:
+    state[stage] = {"fingerprint": fingerprint, "seconds": round(seconds, 1),
+                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    write_json_atomic(run_dir / STATE_FILE, state)
+
+
+def _outputs_present(config: RunConfig, stage: str) -> bool:
+    run_dir = Path(config.output.dir)
+    required = {
+        "data": [data_dir_of(config) / name for name in ("train.jsonl", "validation.jsonl", "test.jsonl", "audit.json")],
+        "train": [run_dir / "summary.json", run_dir / "adapter" / "adapter_config.json"],
+        "eval": [run_dir / "eval.json", run_dir / "predictions.jsonl"],
+    }[stage]
+    return all(path.is_file() for path in required)
+
+
+def _training_finished(run_dir: Path) -> bool:
+    summary_path = run_dir / "summary.json"
+    if not summary_path.is_file():
+        return False
+    return json.loads(summary_path.read_text(encoding="utf-8")).get("status") in {"finished", "max_steps"}
+
+
+def run_pipeline(config: RunConfig, *, force: bool = False, progress_for: ProgressFactory | None = None) -> Path:
+    """Run every stage that is not already up to date and return the path of report.md."""
+    from physlora.data.build import build_dataset
+    from physlora.eval.runner import evaluate_run
+    from physlora.models.loading import load_tokenizer
+    from physlora.report.build import write_report
+    from physlora.train.trainer import train_run
+
+    run_dir = Path(config.output.dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = {} if force else _read_state(run_dir)
+    fingerprints = stage_fingerprints(config)
+    progress_for = progress_for or (lambda stage: None)
+
+    def up_to_date(stage: str) -> bool:
+        current = state.get(stage, {}).get("fingerprint") == fingerprints[stage]
+        if current and _outputs_present(config, stage) and (stage != "train" or _training_finished(run_dir)):
+            logger.info("skipping %s: its outputs exist and match the config", stage)
+            return True
+        return False
+
+    if not up_to_date("data"):
+        started = time.perf_counter()
+        tokenizer = load_tokenizer(config.model)
+        build_dataset(config, data_dir_of(config), tokenizer=tokenizer,
+                      max_source_length=config.training.max_seq_length,
+                      max_target_length=config.training.max_target_length)
+        _record_stage(run_dir, state, "data", fingerprints["data"], time.perf_counter() - started)
+        state.pop("train", None)
+
+    if not up_to_date("train"):
+        started = time.perf_counter()
+        resume = _can_resume(run_dir, state, fingerprints["train"])
+        if not resume:
+            state["train"] = {"fingerprint": fingerprints["train"], "status": "started"}
+            write_json_atomic(run_dir / STATE_FILE, state)
+        train_run(config, resume=resume, progress=progress_for("train"))
+        _record_stage(run_dir, state, "train", fingerprints["train"], time.perf_counter() - started)
+        state.pop("eval", None)
+
+    if not up_to_date("eval"):
+        started = time.perf_counter()
+        evaluate_run(run_dir, progress=progress_for("eval"))
+        _record_stage(run_dir, state, "eval", fingerprints["eval"], time.perf_counter() - started)
+
+    return write_report(run_dir)
+
+
+def _can_resume(run_dir: Path, state: dict, fingerprint: str) -> bool:
+    """True when an unfinished training run with the same settings left a checkpoint behind."""
+    started_here = state.get("train", {}).get("fingerprint") == fingerprint
+    checkpoints = run_dir / "checkpoints"
+    has_checkpoint = checkpoints.is_dir() and any(checkpoints.iterdir())
+    if started_here and has_checkpoint:
+        logger.info("resuming the unfinished training run in %s", run_dir)
+        return True
+    return False
