@@ -33,5 +33,6 @@ def comparison_key(text: str) -> str:
 
 def content_hash(*parts: str) -> str:
     """Return a short stable hash of the parts (12 hex digits of SHA-256), used as an id where a source has none."""
-    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    # surrogateescape: text decoded from a file with invalid bytes is hashed before it is rejected.
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
     return digest[:12]
