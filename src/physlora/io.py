@@ -9,22 +9,52 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from physlora.errors import PhysloraError
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    create_folder(path.parent)
+    try:
+        descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise PhysloraError(
+            f"cannot write {path}: {error.strerror or error}; choose an output folder you can write to"
+        ) from error
     os.close(descriptor)
     temp_path = Path(temp_name)
     try:
         yield temp_path
         with open(temp_path, "rb") as handle:
             os.fsync(handle.fileno())
+        # mkstemp creates the file with mode 0600; give it the mode a plain open() would have.
+        os.chmod(temp_path, 0o666 & ~_current_umask())
         os.replace(temp_path, path)
     finally:
         temp_path.unlink(missing_ok=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def create_folder(folder: str | Path) -> Path:
+    """Create `folder` and its parents, or raise PhysloraError naming the folder.
+
+    Creating it fails, for example, below a regular file, on a read-only file system or without permission.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PhysloraError(
+            f"cannot create the folder {folder}: {error.strerror or error}; choose an output folder you can write to"
+        ) from error
+    return folder
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

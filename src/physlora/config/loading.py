@@ -37,7 +37,7 @@ def read_yaml_file(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise ConfigError(f"config file {path} is not UTF-8 text ({error.reason} at byte {error.start})") from error
+        raise ConfigError(f"config file {path} is not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from error
     return _parse_yaml(text, source=str(path))
 
 
@@ -93,7 +93,8 @@ def format_validation_error(error: ValidationError, source: str) -> str:
         if item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key; check the spelling (see `physlora config show tiny` for all keys)")
             continue
-        message = item["msg"]
+        # pydantic prefixes the text of a ValueError raised by a validator with "Value error, ".
+        message = item["msg"].removeprefix("Value error, ")
         received = item.get("input")
         if item["type"].startswith("value_error") or isinstance(received, dict):
             lines.append(f"  {key}: {message}")

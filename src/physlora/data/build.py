@@ -147,9 +147,22 @@ def _filter_and_tag(source: SourceData, classifier: TopicClassifier, physics_onl
     if not records:
         raise DataError(
             f"{stats.label}: 0 usable rows from {stats.origin} ({stats.rejection_summary()}; "
-            f"{stats.filtered} not physics)"
+            f"{stats.filtered} not physics). {_suggest_fixes(stats, physics_only)}"
         )
     return records
+
+
+def _suggest_fixes(stats: SourceStats, physics_only: bool) -> str:
+    """Suggest what to do about a source that yielded nothing, from the reasons its rows were dropped."""
+    steps = []
+    if stats.rejected_total:
+        steps.append("fix the rejected rows (the warnings above give file and line)")
+    if stats.type in ("jsonl", "csv") and any(reason.startswith("missing field") for reason in stats.rejected):
+        steps.append("map other column names with `columns` in the source")
+    if stats.filtered and physics_only:
+        steps.append("set data.physics_only=false to keep questions the classifier does not tag as physics")
+    steps.append("remove the source from data.sources")
+    return "To go on, " + ", or ".join(steps)
 
 
 def _with_target(record: Record, include_explanation: bool) -> Record:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
+from physlora.errors import DataError
 from physlora.io import atomic_path
 
 
@@ -51,6 +52,34 @@ def write_jsonl(records: Iterable[Record], path: Path) -> int:
 
 
 def read_jsonl(path: Path) -> list[Record]:
-    """Read records written by `write_jsonl`."""
-    with open(path, encoding="utf-8") as handle:
-        return [Record.from_dict(json.loads(line)) for line in handle if line.strip()]
+    """Read records written by `write_jsonl`; raise DataError naming the file and line of a malformed record."""
+    records = []
+    # Binary lines end at b"\n" only, so U+2028 and similar characters inside a JSON string never split a line.
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                records.append(_parse_record(line, path, number))
+    return records
+
+
+def _parse_record(line: bytes, path: Path, number: int) -> Record:
+    try:
+        data = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise _invalid_record(path, number, f"invalid UTF-8 byte 0x{line[error.start]:02X}") from error
+    except json.JSONDecodeError as error:
+        raise _invalid_record(path, number, f"{error.msg.removesuffix(' at')} at column {error.colno}") from error
+    if not isinstance(data, dict):
+        raise _invalid_record(path, number, f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return Record.from_dict(data)
+    except TypeError as error:
+        # Record(**data) raises TypeError for a missing or an unknown field.
+        raise _invalid_record(path, number, str(error).replace("Record.__init__() ", "")) from error
+
+
+def _invalid_record(path: Path, line: int, detail: str) -> DataError:
+    return DataError(
+        f"{path}:{line}: invalid record ({detail}); the file was not written by `physlora data build` "
+        "or was changed since, so build the data set again"
+    )

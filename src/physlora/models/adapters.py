@@ -30,7 +30,7 @@ def target_modules_for(lora: LoraConfig, family: Family, model: torch.nn.Module)
     if missing:
         raise ConfigError(
             f"lora.target_modules={targets}: {missing} not found in the model. "
-            f"Its linear modules are: {', '.join(available)}"
+            f"Its linear modules are: {', '.join(available)}; set lora.target_modules to some of these"
         )
     return targets
 

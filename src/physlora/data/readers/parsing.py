@@ -36,6 +36,11 @@ def decode_file(path: Path) -> str | Rejection:
     return data.decode("utf-8", errors="surrogateescape")
 
 
+def json_error_detail(error: json.JSONDecodeError) -> str:
+    """Return e.g. "Expecting ',' delimiter at column 12"; some messages already end in "at"."""
+    return f"{error.msg.removesuffix(' at')} at column {error.colno}"
+
+
 def iter_jsonl(path: Path) -> Iterator[JsonRow]:
     """Yield (location, object) per non-blank line, or a Rejection for a line that is not one JSON object."""
     text = decode_file(path)
@@ -54,7 +59,7 @@ def iter_jsonl(path: Path) -> Iterator[JsonRow]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as error:
-            yield Rejection("invalid JSON", location, f"{error.msg} at column {error.colno}")
+            yield Rejection("invalid JSON", location, json_error_detail(error))
             continue
         if not isinstance(value, dict):
             yield Rejection("not a JSON object", location, f"got {type(value).__name__}")
@@ -78,7 +83,7 @@ def iter_json_document(path: Path, expected: str = "array") -> Iterator[JsonRow]
     try:
         yield from _iter_container(text, str(path), tracker, expected)
     except json.JSONDecodeError as error:
-        yield Rejection("invalid JSON", Location(str(path), error.lineno), f"{error.msg} at column {error.colno}")
+        yield Rejection("invalid JSON", Location(str(path), error.lineno), json_error_detail(error))
 
 
 class _LineTracker:
