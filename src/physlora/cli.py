@@ -115,7 +115,7 @@ def eval_command(
 
     from physlora.eval.runner import evaluate_run
 
-    with tqdm(desc="eval", unit="batch", file=sys.stderr) as bar:
+    with _exit_on_user_error(), tqdm(desc="eval", unit="batch", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
@@ -131,7 +131,8 @@ def report_command(run_dir: RunArgument) -> None:
     """Write RUN/report.md, RUN/report.html and RUN/plots/ from the files in the run folder."""
     from physlora.report.build import write_report
 
-    markdown_path = write_report(run_dir)
+    with _exit_on_user_error():
+        markdown_path = write_report(run_dir)
     typer.echo(f"report: {markdown_path}")
     typer.echo(f"report: {markdown_path.with_suffix('.html')}")
 
@@ -173,16 +174,22 @@ def train_command(
     overrides: SetOption = None,
     resume: ResumeOption = None,
     max_steps: MaxStepsOption = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Delete the metrics, summary, adapter and checkpoints of an earlier run in output.dir first.")
+    ] = False,
 ) -> None:
     """Train the LoRA adapter into output.dir: config.yaml, metrics.jsonl, summary.json, checkpoints/, adapter/.
 
     Exits with 130 when SIGINT or SIGTERM stopped training; the run continues with --resume RUN.
     """
+    from physlora.errors import ConfigError
     from physlora.train.summary import INTERRUPTED
     from physlora.train.trainer import finished_summary, train_run
 
     with _exit_on_user_error():
         if resume is not None:
+            if overwrite:
+                raise ConfigError("--overwrite starts a new run, so it cannot be combined with --resume RUN")
             run_config = _load_resumed(resume, config, preset, overrides)
             limit = max_steps if max_steps is not None else run_config.training.max_steps
             done = finished_summary(resume, limit)
@@ -192,7 +199,9 @@ def train_command(
         else:
             run_config = _load(config, preset, overrides)
         with _TrainProgressBar() as progress:
-            summary = train_run(run_config, resume=resume is not None, max_steps=max_steps, progress=progress)
+            summary = train_run(
+                run_config, resume=resume is not None, max_steps=max_steps, progress=progress, overwrite=overwrite
+            )
 
     run_dir = Path(run_config.output.dir)
     if summary["status"] == INTERRUPTED:
@@ -210,7 +219,7 @@ def train_command(
 
 
 def _load_resumed(run_dir: Path, config: Optional[Path], preset: Optional[str], overrides: Optional[list[str]]):
-    """The stored config of a run folder, with overrides applied and output.dir pointing at the folder."""
+    """Load the stored config of a run folder, apply the overrides, and point output.dir at the folder."""
     from physlora.config import load_config
     from physlora.errors import ConfigError, RunFolderError
 
@@ -306,6 +315,290 @@ def data_build(
     counts = ", ".join(f"{name} {count}" for name, count in audit["splits"].items())
     typer.echo(f"records: {counts}")
     typer.echo(f"audit: {out_dir / 'audit.md'}")
+
+
+# Serving: ask, merge, serve, ab report, serve-loadtest.
+
+ab_app = typer.Typer(help="Blind A/B ratings of the adapted model against the base model.", no_args_is_help=True)
+app.add_typer(ab_app, name="ab")
+
+
+@app.command("ask")
+def ask_command(
+    run_dir: RunArgument,
+    question: Annotated[Optional[str], typer.Argument(help="Question to answer; omit it when using --file.")] = None,
+    base: Annotated[bool, typer.Option("--base", help="Answer with the base model (adapter disabled).")] = False,
+    file: Annotated[
+        Optional[Path],
+        typer.Option("--file", help="Questions to answer: a .jsonl file (field question) or a .csv file (column question)."),
+    ] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="JSONL file for the answers to --file.")] = None,
+    max_new_tokens: Annotated[
+        Optional[int],
+        typer.Option("--max-new-tokens", min=1,
+                     help="Maximum answer tokens (default: evaluation.max_new_tokens, else training.max_target_length)."),
+    ] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option("--batch-size", min=1, help="Questions per generation batch (default: evaluation.batch_size).")
+    ] = None,
+) -> None:
+    """Answer a question, or a file of questions, with the run's adapted model and its prompt template."""
+    from tqdm import tqdm
+
+    from physlora.errors import ConfigError
+    from physlora.serve.ask import answer_questions, load_run_registry, read_questions, write_answers
+
+    with _exit_on_user_error():
+        if (question is None) == (file is None):
+            raise ConfigError("give either a QUESTION or --file FILE")
+        if file is not None and out is None:
+            raise ConfigError("--file needs --out FILE.jsonl for the answers")
+        rows = read_questions(file) if file is not None else [{"question": question}]
+        registry = load_run_registry(run_dir)
+        with tqdm(desc="ask", unit="batch", file=sys.stderr, disable=file is None) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            answers = answer_questions(registry, [row["question"] for row in rows], base=base,
+                                       max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
+    if file is None:
+        typer.echo(answers[0].text)
+        return
+    write_answers(out, rows, answers, model="base" if base else "adapted")
+    typer.echo(f"answers: {out} ({len(rows)} questions)")
+
+
+@app.command("merge")
+def merge_command(
+    run_dir: RunArgument,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the merged model and its tokenizer.")],
+    dtype: Annotated[
+        str, typer.Option("--dtype", help="Weight dtype of the saved model: float32 or bfloat16 (the merge itself runs in float32).")
+    ] = "float32",
+    force: Annotated[bool, typer.Option("--force", help="Replace --out when it exists and is not empty.")] = False,
+) -> None:
+    """Fold the run's adapter into the base weights and save a standard transformers model folder."""
+    from physlora.serve.merge import merge_run
+
+    with _exit_on_user_error():
+        path = merge_run(run_dir, out, dtype=dtype, overwrite=force)
+    typer.echo(f"merged model: {path}")
+
+
+@app.command("serve")
+def serve_command(
+    adapters: Annotated[
+        list[str],
+        typer.Option("--adapter", help="NAME=RUN: serve RUN/adapter as model NAME (repeatable). "
+                     "A NAME equal to a topic (mechanics, energy, ...) serves that topic's questions for model auto."),
+    ],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port; 0 lets the system choose one.")] = 8000,
+    max_queue: Annotated[
+        int, typer.Option("--max-queue", min=1, help="Requests that may wait for generation; more get a 503 response.")
+    ] = 64,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Requests of one model generated in one batch.")] = 8,
+    max_tokens_limit: Annotated[
+        int, typer.Option("--max-tokens-limit", min=1, help="Largest max_tokens a request may ask for.")
+    ] = 256,
+    general: Annotated[
+        str, typer.Option("--general", help="Adapter that model auto uses when no topic adapter fits; else the base model.")
+    ] = "general",
+    ab: Annotated[bool, typer.Option("--ab/--no-ab", help="Serve the blind A/B rating page at /ab.")] = True,
+    ab_adapter: Annotated[
+        Optional[str], typer.Option("--ab-adapter", help="Adapter rated against the base model on /ab (default: the first).")
+    ] = None,
+    ab_db: Annotated[
+        Optional[Path], typer.Option("--ab-db", help="SQLite file of the A/B ratings (default: RUN/ab.sqlite of the rated run).")
+    ] = None,
+    port_file: Annotated[
+        Optional[Path], typer.Option("--port-file", help="Write the port the server listens on to this file.")
+    ] = None,
+    graceful_timeout: Annotated[
+        float, typer.Option("--graceful-timeout", min=0, help="Seconds to wait for open requests on shutdown.")
+    ] = 30.0,
+) -> None:
+    """Serve adapters through an OpenAI-compatible HTTP API (/v1/models, /v1/chat/completions, /v1/completions)."""
+    from physlora.serve.app import ServerOptions
+    from physlora.serve.registry import parse_adapter_spec
+    from physlora.serve.server import ServeSettings, serve
+
+    with _exit_on_user_error():
+        settings = ServeSettings(
+            adapters=[parse_adapter_spec(text) for text in adapters],
+            host=host,
+            port=port,
+            options=ServerOptions(max_queue=max_queue, max_batch=max_batch, max_tokens_limit=max_tokens_limit),
+            general=general,
+            ab_enabled=ab,
+            ab_adapter=ab_adapter,
+            ab_db=ab_db,
+            port_file=port_file,
+            graceful_timeout_s=graceful_timeout,
+        )
+        serve(settings)
+
+
+@ab_app.command("report")
+def ab_report_command(
+    db: Annotated[Path, typer.Argument(help="SQLite file of the ratings (written by `physlora serve`).")],
+    run: Annotated[
+        Optional[Path], typer.Option("--run", help="Run folder for ab.json (default: the run recorded in the database).")
+    ] = None,
+    export: Annotated[Optional[str], typer.Option("--export", help="Also export every rating; only csv is supported.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="File for --export.")] = None,
+) -> None:
+    """Write RUN/ab.json: win, tie and loss rates of the adapted model with 95% Wilson intervals."""
+    from physlora.errors import ConfigError
+    from physlora.serve.abreport import export_ratings_csv, write_ab_report
+
+    with _exit_on_user_error():
+        if export is not None and (export != "csv" or out is None):
+            raise ConfigError("--export supports only csv and needs --out FILE.csv")
+        path, report = write_ab_report(db, run)
+        exported = export_ratings_csv(db, out) if export is not None else None
+    for name in ("win", "tie", "loss"):
+        rate = report["rates"][name]
+        typer.echo(f"{name}: {rate['value']:.1%} (95% Wilson interval {rate['low']:.1%} to {rate['high']:.1%})")
+    typer.echo(f"judgements: {report['n_judgements']} on {report['n_items']} items by {report['n_raters']} raters")
+    typer.echo(f"report: {path}")
+    if exported is not None:
+        typer.echo(f"ratings: {out} ({exported} rows)")
+
+
+@app.command("serve-loadtest")
+def serve_loadtest_command(
+    requests: Annotated[int, typer.Option("--requests", min=1, help="Chat requests to send.")] = 200,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight at once.")] = 200,
+    out: Annotated[Path, typer.Option("--out", help="JSON file for the results.")] = Path("loadtest.json"),
+    run: Annotated[
+        Optional[Path], typer.Option("--run", help="Run folder to serve (default: a tiny run built for the test).")
+    ] = None,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Server's --max-batch.")] = 16,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="max_tokens of every request.")] = 16,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=1, help="Seconds after which unfinished requests count as errors.")
+    ] = 300.0,
+) -> None:
+    """Start a server on a loopback port, send concurrent requests, write latency percentiles and throughput."""
+    from physlora.serve.loadtest import run_loadtest
+
+    # httpx logs one INFO line per request, which would bury the summary.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with _exit_on_user_error():
+        result = run_loadtest(out, requests=requests, concurrency=concurrency, run_dir=run, max_batch=max_batch,
+                              max_tokens=max_tokens, time_limit_s=time_limit)
+    latency = result["latency_ms"]
+    typer.echo(f"ok {result['ok']}, errors {result['errors']}, {result['throughput_rps']:.1f} requests/s")
+    if latency["p50"] is not None:
+        typer.echo(f"latency p50 {latency['p50']:.0f} ms, p95 {latency['p95']:.0f} ms")
+    typer.echo(f"results: {out}")
+
+
+# Benchmarks: bench train, bench infer, bench data.
+
+bench_app = typer.Typer(
+    help="Measure training, generation and data build speed and memory; results go to a JSON file.",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
+
+BenchOutOption = Annotated[
+    Optional[Path],
+    typer.Option("--out", help="JSON result file (default: benchmarks/results/<benchmark>-<model>.json in the checkout)."),
+]
+BenchConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="Run configuration YAML file (default: the report preset with a "
+                 "randomly initialised flan-t5-base-shaped model)."),
+]
+
+
+@bench_app.command("train")
+def bench_train_command(
+    config: BenchConfigOption = None,
+    preset: PresetOption = None,
+    overrides: SetOption = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps per runner.")] = 4,
+    runners: Annotated[
+        str, typer.Option("--runners", help="Comma-separated runners: physlora, seed_like, hf_best_practice.")
+    ] = "physlora,seed_like,hf_best_practice",
+    include_full: Annotated[
+        bool, typer.Option("--include-full", help="Also run the HF best-practice baseline with full fine-tuning.")
+    ] = False,
+    repeats: Annotated[
+        int, typer.Option("--repeats", min=1, help="Runs of each runner, in alternating order; each reports its median.")
+    ] = 1,
+    work_dir: Annotated[
+        Optional[Path], typer.Option("--work-dir", help="Keep data, model, run folders and runner logs here.")
+    ] = None,
+    out: BenchOutOption = None,
+) -> None:
+    """Train the same model on the same data for the same steps with physlora and the baselines; compare."""
+    from physlora.bench.setup import default_result_path, load_bench_config
+    from physlora.bench.tables import ratio_table, targets_table, train_table
+    from physlora.bench.train import run_train_benchmark
+
+    with _exit_on_user_error():
+        run_config = load_bench_config(config, preset, overrides)
+        out = out or default_result_path("train", run_config)
+        names = tuple(name.strip() for name in runners.split(",") if name.strip())
+        result = run_train_benchmark(run_config, out, sys.argv, steps=steps, runners=names,
+                                     include_full=include_full, work_dir=work_dir, repeats=repeats)
+    typer.echo(train_table(result) + "\n\n" + ratio_table(result) + "\n\n" + targets_table(result))
+    typer.echo(f"results: {out}")
+
+
+@bench_app.command("infer")
+def bench_infer_command(
+    config: BenchConfigOption = None,
+    preset: PresetOption = None,
+    overrides: SetOption = None,
+    items: Annotated[int, typer.Option("--items", min=1, help="Test questions to answer.")] = 32,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Maximum tokens generated per question.")] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Questions per batch in batched mode.")] = 16,
+    out: BenchOutOption = None,
+) -> None:
+    """Compare batched greedy generation with one-by-one generation: answers/s and tokens/s."""
+    from physlora.bench.infer import run_infer_benchmark
+    from physlora.bench.setup import default_result_path, load_bench_config
+    from physlora.bench.tables import infer_table, targets_table
+
+    with _exit_on_user_error():
+        run_config = load_bench_config(config, preset, overrides)
+        out = out or default_result_path("infer", run_config)
+        result = run_infer_benchmark(run_config, out, sys.argv, items=items, max_new_tokens=max_new_tokens,
+                                     batch_size=batch_size)
+    typer.echo(infer_table(result) + "\n\n" + targets_table(result))
+    typer.echo(f"results: {out}")
+
+
+@bench_app.command("data")
+def bench_data_command(
+    config: BenchConfigOption = None,
+    preset: PresetOption = None,
+    overrides: SetOption = None,
+    scales: Annotated[str, typer.Option("--scales", help="Comma-separated input size multiples.")] = "1,2,4",
+    out: BenchOutOption = None,
+) -> None:
+    """Time the data build with every source repeated 1, 2, 4 ... times (copies get new ids)."""
+    from physlora.bench.data import run_data_benchmark
+    from physlora.bench.setup import RESULTS_DIR, load_bench_config
+    from physlora.bench.tables import data_table
+    from physlora.errors import ConfigError
+
+    with _exit_on_user_error():
+        run_config = load_bench_config(config, preset, overrides)
+        try:
+            multiples = tuple(int(value) for value in scales.split(","))
+        except ValueError:
+            raise ConfigError(f"--scales {scales!r} must be comma-separated whole numbers, for example 1,2,4") from None
+        out = out or RESULTS_DIR / "data-build.json"
+        result = run_data_benchmark(run_config, out, sys.argv, scales=multiples)
+    typer.echo(data_table(result))
+    typer.echo(f"results: {out}")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from physlora.models.architectures import Family
-from physlora.models.encoding import IGNORE_INDEX
+from physlora.models.encoding import IGNORE_INDEX, Encoded, collate
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -32,7 +32,15 @@ def label_logprobs(model: torch.nn.Module, family: Family, batch: dict[str, torc
 
 def _seq2seq_logprobs(model, batch):
     labels = batch["labels"]  # (B, T_dec)
-    outputs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels)
+    # Passing decoder inputs instead of labels keeps transformers from computing a second,
+    # unused cross-entropy over the full (B, T_dec, V) logits.
+    decoder_input_ids = unwrap(model).prepare_decoder_input_ids_from_labels(labels=labels)
+    outputs = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        decoder_input_ids=decoder_input_ids,
+        use_cache=False,
+    )
     logits = outputs.logits.float()  # (B, T_dec, V)
     mask = labels != IGNORE_INDEX
     token_logprobs = -F.cross_entropy(
@@ -44,7 +52,9 @@ def _seq2seq_logprobs(model, batch):
 def _causal_logprobs(model, batch):
     inner = unwrap(model)
     labels = batch["labels"]  # (B, T)
-    hidden = inner.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    hidden = inner.model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    ).last_hidden_state  # (B, T, d)
     # The state at position t predicts token t+1, so shift labels left by one.
     targets = labels[:, 1:]  # (B, T-1)
     mask = targets != IGNORE_INDEX
@@ -58,3 +68,32 @@ def _causal_logprobs(model, batch):
     sums = torch.zeros(labels.shape[0], dtype=torch.float32, device=labels.device)
     sums.index_add_(0, rows, token_logprobs)
     return sums, mask.sum(dim=1)
+
+
+@torch.no_grad()
+def mean_loss(
+    model: torch.nn.Module, family: Family, examples: list[Encoded], batch_size: int, pad_token_id: int
+) -> tuple[float, int]:
+    """Compute the token-weighted mean negative log-likelihood of `examples` and their supervised tokens.
+
+    Every supervised token has the same weight whatever batch it falls in, and the sums are kept in
+    float64, so the result does not depend on `batch_size` beyond float32 rounding inside the model.
+    Examples are batched in order of length to reduce padding. The model runs in eval mode (no
+    dropout) and gets its previous mode back. Precision follows any autocast context of the caller.
+    Returns NaN and 0 tokens for an empty list.
+    """
+    device = next(model.parameters()).device
+    order = sorted(range(len(examples)), key=lambda index: len(examples[index].input_ids))
+    total_nll, total_tokens = 0.0, 0
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(order), batch_size):
+            chosen = [examples[index] for index in order[start : start + batch_size]]
+            batch = {key: value.to(device) for key, value in collate(chosen, pad_token_id).items()}
+            sums, counts = label_logprobs(model, family, batch)
+            total_nll -= sums.double().sum().item()
+            total_tokens += int(counts.sum().item())
+    finally:
+        model.train(was_training)
+    return (total_nll / total_tokens if total_tokens else float("nan")), total_tokens

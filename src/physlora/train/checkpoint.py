@@ -1,0 +1,146 @@
+"""Resumable checkpoints: `checkpoints/step-NNNNNN/` in the run folder.
+
+A checkpoint folder contains the adapter (PEFT format, safetensors), the optimizer, scheduler and loss
+scaler states, the python, numpy and torch RNG states, and `trainer_state.json` with the step and data
+position. It is written into a hidden temporary folder and renamed into place, so a folder named
+`step-*` is always complete and a crash while writing leaves only a hidden folder that loading ignores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from peft import set_peft_model_state_dict
+from safetensors.torch import load_file
+
+from physlora.errors import RunFolderError
+from physlora.io import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+STATE_FILE = "trainer_state.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoint folders of a run, oldest first."""
+    folder = run_dir / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    found = [path for path in folder.glob("step-*") if (path / STATE_FILE).is_file()]
+    return sorted(found, key=lambda path: int(path.name.split("-", 1)[1]))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = complete_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def capture_rng_states() -> dict:
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(
+    run_dir: Path, model, optimizer, scheduler, scaler, trainer_state: dict, keep: int = 2
+) -> Path:
+    """Write the checkpoint of `trainer_state["step"]`, then delete all but the newest `keep` checkpoints."""
+    started = time.perf_counter()
+    parent = run_dir / CHECKPOINTS
+    parent.mkdir(parents=True, exist_ok=True)
+    target = parent / checkpoint_name(trainer_state["step"])
+    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        model.save_pretrained(temp, safe_serialization=True)
+        torch.save(optimizer.state_dict(), temp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), temp / "scheduler.pt")
+        if scaler is not None:
+            torch.save(scaler.state_dict(), temp / "scaler.pt")
+        torch.save(capture_rng_states(), temp / "rng_state.pt")
+        write_json_atomic(temp / STATE_FILE, trainer_state)
+        _fsync_files(temp)
+        _replace_folder(temp, target)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+    for old in complete_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    logger.info("wrote checkpoint %s (%.1f s)", target, time.perf_counter() - started)
+    return target
+
+
+def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler) -> dict:
+    """Restore a checkpoint into the given objects, RNG states included, and return its trainer state."""
+    weights = folder / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        raise RunFolderError(f"checkpoint {folder} has no {ADAPTER_WEIGHTS}; delete the folder to resume from an older one")
+    result = set_peft_model_state_dict(model, load_file(str(weights)))
+    missing = [key for key in result.missing_keys if "lora_" in key]
+    if missing or result.unexpected_keys:
+        raise RunFolderError(
+            f"checkpoint {folder} does not match the model: missing {missing[:3]}, "
+            f"unexpected {list(result.unexpected_keys)[:3]}; was the config changed since the run started?"
+        )
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
+    if scaler is not None and (folder / "scaler.pt").is_file():
+        scaler.load_state_dict(torch.load(folder / "scaler.pt", weights_only=True))
+    # The RNG file contains python and numpy state objects, which weights_only loading rejects. This
+    # module wrote the file into the run folder itself.
+    restore_rng_states(torch.load(folder / "rng_state.pt", weights_only=False))
+    return json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def save_adapter(model, folder: Path) -> None:
+    """Write the adapter in the standard PEFT format, replacing `folder` atomically."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save_pretrained(temp, safe_serialization=True)
+        _fsync_files(temp)
+        _replace_folder(temp, folder)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _replace_folder(source: Path, target: Path) -> None:
+    """Rename `source` onto `target`. An existing `target` is moved aside first and then deleted."""
+    if target.exists():
+        aside = target.with_name(f".{target.name}.old")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(target, aside)
+        os.replace(source, target)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(source, target)
+
+
+def _fsync_files(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
