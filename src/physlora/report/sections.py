@@ -28,10 +28,19 @@ def configuration_section(files: RunFiles) -> list[Block]:
     if files.config is None and files.summary is None:
         return blocks + [Paragraph("No configuration: config.yaml and summary.json are missing.")]
     rows = [[label, _setting(files.config_value(key, "n/a"))] for label, key in KEY_SETTINGS]
+    if files.config_value("lora.target_modules", "n/a") is None:
+        rows[[key for _, key in KEY_SETTINGS].index("lora.target_modules")][1] = _adapted_module_names(files)
     blocks.append(Table(["setting", "value"], rows))
     if files.config_text is not None:
         blocks.append(Code(files.config_text, title="config.yaml (complete)", language="yaml", collapsed=True))
     return blocks
+
+
+def _adapted_module_names(files: RunFiles) -> str:
+    """Module names the architecture default picked, read from the LoRA layers listed in summary.json."""
+    modules = ((files.summary or {}).get("params") or {}).get("lora_modules") or []
+    names = sorted({module["name"].rsplit(".", 1)[-1] for module in modules if "name" in module})
+    return f"architecture default: {', '.join(names)}" if names else "architecture default"
 
 
 def _setting(value) -> str:
