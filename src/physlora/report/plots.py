@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # Files only: no display is needed or wanted.
 import matplotlib.pyplot as plt  # noqa: E402
 
+from physlora.io import atomic_path  # noqa: E402
 from physlora.report.analysis import step_epoch_ends  # noqa: E402
 from physlora.report.runfolder import RunFiles  # noqa: E402
 
@@ -28,7 +29,8 @@ def remove_old_plots(folder: Path) -> None:
 def _save(figure, folder: Path, name: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(folder / name, dpi=100)
+    with atomic_path(folder / name) as temp_path:
+        figure.savefig(temp_path, dpi=100, format="png")
     plt.close(figure)
     return f"{PLOTS_DIR}/{name}"
 

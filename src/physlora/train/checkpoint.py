@@ -46,8 +46,18 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
+    _remove_partial_writes(run_dir / CHECKPOINTS)
     found = complete_checkpoints(run_dir)
     return found[-1] if found else None
+
+
+def _remove_partial_writes(folder: Path) -> None:
+    """Delete temporary checkpoint folders that a killed process left behind before their rename."""
+    if not folder.is_dir():
+        return
+    for leftover in folder.glob(".step-*"):
+        logger.info("removing the partial checkpoint %s left by an interrupted write", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def capture_rng_states() -> dict:
