@@ -209,6 +209,7 @@ def test_kill_during_checkpoint_write(tmp_path, data_dir, reference_run):
 
     resumed = resume(run_dir)
     assert f"from step-{kill_step - 1:06d}" in resumed.stderr
+    assert not partial[0].exists()
     assert_same_training(run_dir, reference_run)
 
 
