@@ -90,7 +90,9 @@ def run_command(
     """Run data build, training, evaluation and report; stages whose outputs match the config are skipped."""
     from physlora.pipeline import run_pipeline
 
-    report_path = run_pipeline(_load(config, preset, overrides), force=force)
+    with _exit_on_user_error(), _TrainProgressBar() as train_progress, _EvalProgressBar() as eval_progress:
+        bars = {"train": train_progress, "eval": eval_progress}
+        report_path = run_pipeline(_load(config, preset, overrides), force=force, progress_for=bars.get)
     typer.echo(f"report: {report_path}")
 
 
@@ -111,16 +113,9 @@ def eval_command(
     ] = None,
 ) -> None:
     """Evaluate the base and the adapted model; write RUN/eval.json and RUN/predictions.jsonl."""
-    from tqdm import tqdm
-
     from physlora.eval.runner import evaluate_run
 
-    with _exit_on_user_error(), tqdm(desc="eval", unit="batch", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with _exit_on_user_error(), _EvalProgressBar() as progress:
         evaluate_run(run_dir, split=split, max_items=max_items, progress=progress, batch_size=batch_size)
     typer.echo(f"eval: {run_dir / 'eval.json'}")
     typer.echo(f"predictions: {run_dir / 'predictions.jsonl'}")
@@ -250,6 +245,26 @@ class _TrainProgressBar:
             self.bar.set_postfix(
                 epoch=event.epoch, loss=f"{event.loss:.3f}", tokens_per_s=f"{event.input_tokens_per_s:.0f}"
             )
+
+    def __exit__(self, *exc_info) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _EvalProgressBar:
+    """A tqdm bar over evaluation batches, driven by evaluate_run's progress(done, total) calls."""
+
+    def __enter__(self):
+        self.bar = None
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, unit="batch", desc="eval", file=sys.stderr)
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
 
     def __exit__(self, *exc_info) -> None:
         if self.bar is not None:

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from physlora.config import RunConfig
-from physlora.io import write_json_atomic
+from physlora.config import RunConfig, dump_yaml
+from physlora.io import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +112,16 @@ def run_pipeline(config: RunConfig, *, force: bool = False, progress_for: Progre
         if not resume:
             state["train"] = {"fingerprint": fingerprints["train"], "status": "started"}
             write_json_atomic(run_dir / STATE_FILE, state)
-        train_run(config, resume=resume, progress=progress_for("train"))
+        # A run folder trained with other settings is replaced, not mixed into the new run.
+        train_run(config, resume=resume, overwrite=not resume, progress=progress_for("train"))
         _record_stage(run_dir, state, "train", fingerprints["train"], time.perf_counter() - started)
         state.pop("eval", None)
 
     if not up_to_date("eval"):
         started = time.perf_counter()
+        # evaluate_run reads RUN/config.yaml. Training settings there already match (same fingerprint),
+        # so rewriting it only brings in a changed evaluation section.
+        write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
         evaluate_run(run_dir, progress=progress_for("eval"))
         _record_stage(run_dir, state, "eval", fingerprints["eval"], time.perf_counter() - started)
 

@@ -43,8 +43,12 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def make_config() -> Callable[..., RunConfig]:
-    """Return a factory: make_config(data_root, sources, **data_keys) -> validated RunConfig."""
+def make_config(monkeypatch) -> Callable[..., RunConfig]:
+    """Return a factory: make_config(data_root, sources, **data_keys) -> validated RunConfig.
+
+    PHYSLORA_DATA_DIR is unset, because it would override the data_dir these configs choose.
+    """
+    monkeypatch.delenv("PHYSLORA_DATA_DIR", raising=False)
 
     def factory(root: Path | None, sources: list[dict[str, Any]], **data_keys: Any) -> RunConfig:
         data = {"sources": sources, **data_keys}
