@@ -37,3 +37,30 @@ def test_flan_t5_base_report_lora_has_884736_trainable(t5_tokenizer_path):
     assert 247_000_000 < counts["total"] < 250_000_000
     assert counts["frozen"] == counts["total"] - counts["trainable"]
     assert counts["trainable_pct"] == pytest.approx(100 * 884_736 / counts["total"])
+
+
+def test_load_adapter_rejects_renamed_tensor(t5_tokenizer_path, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from physlora.errors import ModelError
+    from physlora.models.adapters import load_adapter
+
+    bundle = tiny_model(t5_tokenizer_path, "t5")
+    attach_lora(bundle.model, bundle.family, LoraConfig(r=2), seed=0).save_pretrained(tmp_path)
+    weights_path = tmp_path / "adapter_model.safetensors"
+    tensors = load_file(weights_path)
+    first = sorted(tensors)[0]
+    tensors[first.replace("lora_A", "lora_Z")] = tensors.pop(first)
+    save_file(tensors, weights_path)
+
+    with pytest.raises(ModelError, match="does not fit the base model"):
+        load_adapter(tiny_model(t5_tokenizer_path, "t5").model, tmp_path)
+
+
+def test_load_adapter_accepts_intact_adapter(t5_tokenizer_path, tmp_path):
+    from physlora.models.adapters import load_adapter
+
+    bundle = tiny_model(t5_tokenizer_path, "t5")
+    attach_lora(bundle.model, bundle.family, LoraConfig(r=2), seed=0).save_pretrained(tmp_path)
+    loaded = load_adapter(tiny_model(t5_tokenizer_path, "t5").model, tmp_path)
+    assert parameter_counts(loaded)["lora_modules"]

@@ -16,7 +16,8 @@ from physlora.errors import ConfigError, ModelError
 from physlora.eval.generation import generate_answers
 from physlora.models.encoding import build_prompt, collate, encode_example
 from physlora.serve.merge import MERGE_INFO_FILE, merge_run
-from physlora.serve.runs import adapter_dir_of, load_base, load_checked_adapter, read_run_config
+from physlora.models.adapters import load_checked_adapter
+from physlora.serve.runs import adapter_dir_of, load_base, read_run_config
 
 QUESTIONS = ["What is the SI unit of force?", "Why does a ball thrown upwards slow down?", "What is a joule?"]
 TARGETS = ["the newton", "gravity pulls it down", "a unit of energy"]

@@ -1,13 +1,20 @@
-"""Attach a PEFT adapter to a base model, count parameters, and reload saved adapters."""
+"""Attach a PEFT adapter to a base model, count parameters, and reload saved adapters.
+
+PEFT (0.21) only warns when an adapter file lacks tensors the adapter's layers expect, and silently
+ignores tensors that match no layer, so a renamed or truncated adapter would run as a partly random
+model. `load_checked_adapter` compares both key sets and raises ModelError on any difference.
+"""
 
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import torch
 from peft import LoraConfig as PeftLoraConfig
 from peft import PeftModel, TaskType, get_peft_model
+from peft.utils import get_peft_model_state_dict, load_peft_weights
 
 from physlora.config.schema import LoraConfig
 from physlora.errors import ConfigError, ModelError
@@ -15,6 +22,7 @@ from physlora.models.architectures import DEFAULT_LORA_TARGETS, Family
 
 logger = logging.getLogger(__name__)
 
+_SHOWN_KEYS = 5
 _TASK_TYPES = {"seq2seq": TaskType.SEQ_2_SEQ_LM, "causal": TaskType.CAUSAL_LM}
 
 
@@ -50,11 +58,52 @@ def attach_lora(model: torch.nn.Module, family: Family, lora: LoraConfig, seed: 
     return get_peft_model(model, peft_config)
 
 
-def load_adapter(model: torch.nn.Module, adapter_dir: str | Path, trainable: bool = False) -> PeftModel:
+def load_adapter(model: torch.nn.Module, adapter_dir: str | Path) -> PeftModel:
+    """Load the saved adapter in `adapter_dir` onto `model`, with the strict tensor check."""
+    return load_checked_adapter(model, Path(adapter_dir), "default")
+
+
+def load_checked_adapter(model: torch.nn.Module, adapter_dir: Path, adapter_name: str) -> PeftModel:
+    """Load the adapter in `adapter_dir` under `adapter_name` and check its tensors against its layers.
+
+    `model` is a plain transformers model (wrapped into a new PeftModel) or a PeftModel that gets one
+    more adapter. Raises ModelError when the adapter cannot be loaded, when a tensor has the wrong shape,
+    or when the file's tensor names and the adapter's LoRA parameter names differ.
+    """
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
         raise ModelError(f"{adapter_dir} is not a PEFT adapter folder (adapter_config.json not found)")
-    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    with warnings.catch_warnings():
+        # The key comparison below raises on missing tensors, so PEFT's warning would only repeat it.
+        warnings.filterwarnings("ignore", message="Found missing adapter keys")
+        try:
+            if isinstance(model, PeftModel):
+                model.load_adapter(str(adapter_dir), adapter_name=adapter_name)
+            else:
+                model = PeftModel.from_pretrained(model, str(adapter_dir), adapter_name=adapter_name)
+        except (OSError, RuntimeError, ValueError, KeyError) as error:
+            raise ModelError(f"cannot load the adapter in {adapter_dir}: {_first_line(error)}") from error
+    check_adapter_keys(model, adapter_dir, adapter_name)
+    return model
+
+
+def check_adapter_keys(model: PeftModel, adapter_dir: Path, adapter_name: str) -> None:
+    """Raise ModelError unless the saved tensor names equal the names PEFT would save for this adapter."""
+    saved = set(load_peft_weights(str(adapter_dir), device="cpu"))
+    expected = set(get_peft_model_state_dict(model, adapter_name=adapter_name))
+    missing = sorted(expected - saved)
+    unexpected = sorted(saved - expected)
+    if not missing and not unexpected:
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} adapter tensor(s) missing from the file, for example {missing[:_SHOWN_KEYS]}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} tensor(s) in the file match no LoRA layer, for example {unexpected[:_SHOWN_KEYS]}")
+    raise ModelError(
+        f"the adapter in {adapter_dir} does not fit the base model: {'; '.join(parts)}. "
+        "Check that the adapter was trained on this run's base model and that its files are intact."
+    )
 
 
 def parameter_counts(model: torch.nn.Module) -> dict:
@@ -77,3 +126,8 @@ def parameter_counts(model: torch.nn.Module) -> dict:
         "trainable_pct": 100.0 * trainable / total if total else 0.0,
         "lora_modules": lora_modules,
     }
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -17,7 +17,8 @@ import torch
 
 from physlora.errors import ConfigError
 from physlora.io import write_json_atomic
-from physlora.serve.runs import adapter_dir_of, load_base, load_checked_adapter, read_run_config
+from physlora.models.adapters import load_checked_adapter
+from physlora.serve.runs import adapter_dir_of, load_base, read_run_config
 
 logger = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ from physlora.data.topics import get_classifier
 from physlora.errors import ConfigError
 from physlora.eval.generation import Generated, generate_answers
 from physlora.models.encoding import build_prompt, encode_prompt
+from physlora.models.adapters import load_checked_adapter
 from physlora.serve.runs import (
     GenerationSettings,
     adapter_dir_of,
     generation_settings,
     inference_device,
     load_base,
-    load_checked_adapter,
     read_run_config,
 )
 

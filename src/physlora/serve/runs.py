@@ -1,19 +1,12 @@
-"""Load a run's base model and adapter for inference, with a strict check of the adapter's tensors.
-
-PEFT (0.21) only warns when an adapter file lacks tensors the adapter's layers expect, and silently
-ignores tensors that match no layer, so a renamed or truncated adapter would run as a partly random
-model. `load_checked_adapter` compares both key sets and raises ModelError on any difference.
-"""
+"""Load a run's base model and adapter for inference; the adapter's tensors are checked strictly by
+`physlora.models.adapters.load_checked_adapter`."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from peft import PeftModel
-from peft.utils import get_peft_model_state_dict, load_peft_weights
 
 from physlora.config.schema import RunConfig
 from physlora.errors import ModelError, RunFolderError
@@ -21,7 +14,6 @@ from physlora.eval.runner import run_config_of
 from physlora.models.loading import ModelBundle, load_model
 
 ADAPTER_DIR = "adapter"
-_SHOWN_KEYS = 5
 
 
 @dataclass(frozen=True)
@@ -81,49 +73,3 @@ def inference_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_checked_adapter(model: torch.nn.Module, adapter_dir: Path, adapter_name: str) -> PeftModel:
-    """Load the adapter in `adapter_dir` under `adapter_name` and check its tensors against its layers.
-
-    `model` is a plain transformers model (wrapped into a new PeftModel) or a PeftModel that gets one
-    more adapter. Raises ModelError when the adapter cannot be loaded, when a tensor has the wrong shape,
-    or when the file's tensor names and the adapter's LoRA parameter names differ.
-    """
-    adapter_dir = Path(adapter_dir)
-    if not (adapter_dir / "adapter_config.json").is_file():
-        raise ModelError(f"{adapter_dir} is not a PEFT adapter folder (adapter_config.json not found)")
-    with warnings.catch_warnings():
-        # The key comparison below raises on missing tensors, so PEFT's warning would only repeat it.
-        warnings.filterwarnings("ignore", message="Found missing adapter keys")
-        try:
-            if isinstance(model, PeftModel):
-                model.load_adapter(str(adapter_dir), adapter_name=adapter_name)
-            else:
-                model = PeftModel.from_pretrained(model, str(adapter_dir), adapter_name=adapter_name)
-        except (OSError, RuntimeError, ValueError, KeyError) as error:
-            raise ModelError(f"cannot load the adapter in {adapter_dir}: {_first_line(error)}") from error
-    check_adapter_keys(model, adapter_dir, adapter_name)
-    return model
-
-
-def check_adapter_keys(model: PeftModel, adapter_dir: Path, adapter_name: str) -> None:
-    """Raise ModelError unless the saved tensor names equal the names PEFT would save for this adapter."""
-    saved = set(load_peft_weights(str(adapter_dir), device="cpu"))
-    expected = set(get_peft_model_state_dict(model, adapter_name=adapter_name))
-    missing = sorted(expected - saved)
-    unexpected = sorted(saved - expected)
-    if not missing and not unexpected:
-        return
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} adapter tensor(s) missing from the file, for example {missing[:_SHOWN_KEYS]}")
-    if unexpected:
-        parts.append(f"{len(unexpected)} tensor(s) in the file match no LoRA layer, for example {unexpected[:_SHOWN_KEYS]}")
-    raise ModelError(
-        f"the adapter in {adapter_dir} does not fit the base model: {'; '.join(parts)}. "
-        "Check that the adapter was trained on this run's base model and that its files are intact."
-    )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
