@@ -18,6 +18,7 @@ from physlora.data.readers.base import (
     Row,
     SourceFile,
     build_record,
+    convert_parsed,
     text_field,
 )
 from physlora.data.readers.hub import iter_hub_rows
@@ -46,12 +47,9 @@ class ArcReader(Reader):
         return files
 
     def read_file(self, file: SourceFile, context: ReadContext) -> Iterator[Row]:
-        for row in iter_jsonl(file.path):
-            if isinstance(row, Rejection):
-                yield row
-            else:
-                location, value = row
-                yield convert_arc_row(value, location, file.split, context)
+        yield from convert_parsed(
+            iter_jsonl(file.path), lambda value, location: convert_arc_row(value, location, file.split, context)
+        )
 
     def read_hub(self, context: ReadContext, splits: set[str] | None) -> Iterator[Row]:
         for config_name in _HUB_CONFIGS:

@@ -6,7 +6,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Union
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Union
 
 from physlora.config.schema import SourceConfig
 from physlora.data.clean import clean_text, content_hash
@@ -54,6 +54,16 @@ class Item:
 
 
 Row = Union[Item, Rejection]
+
+
+def convert_parsed(parsed: Iterable, convert: Callable[[Any, Location], Row]) -> Iterator[Row]:
+    """Pass parser rejections through and convert every parsed (location, value) pair with `convert`."""
+    for row in parsed:
+        if isinstance(row, Rejection):
+            yield row
+        else:
+            location, value = row
+            yield convert(value, location)
 
 
 @dataclass(frozen=True)

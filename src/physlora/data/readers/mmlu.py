@@ -17,6 +17,7 @@ from physlora.data.readers.base import (
     Row,
     SourceFile,
     build_record,
+    convert_parsed,
 )
 from physlora.data.readers.hub import iter_hub_rows
 from physlora.data.readers.parsing import iter_csv
@@ -52,12 +53,9 @@ class MmluReader(Reader):
         return files
 
     def read_file(self, file: SourceFile, context: ReadContext) -> Iterator[Row]:
-        for row in iter_csv(file.path):
-            if isinstance(row, Rejection):
-                yield row
-            else:
-                location, fields = row
-                yield convert_mmlu_row(fields, location, file.split, context)
+        yield from convert_parsed(
+            iter_csv(file.path), lambda fields, location: convert_mmlu_row(fields, location, file.split, context)
+        )
 
     def read_hub(self, context: ReadContext, splits: set[str] | None) -> Iterator[Row]:
         for subject in PHYSICS_SUBJECTS:

@@ -20,6 +20,7 @@ from physlora.data.readers.base import (
     Row,
     SourceFile,
     build_record,
+    convert_parsed,
     text_field,
 )
 from physlora.data.readers.hub import iter_hub_splits
@@ -46,12 +47,9 @@ class PhysicsScienceQaReader(Reader):
         return [file for file in files if splits is None or file.split in splits]
 
     def read_file(self, file: SourceFile, context: ReadContext) -> Iterator[Row]:
-        for row in iter_jsonl(file.path):
-            if isinstance(row, Rejection):
-                yield row
-            else:
-                location, value = row
-                yield convert_input_output_row(value, location, file.split, context)
+        yield from convert_parsed(
+            iter_jsonl(file.path), lambda value, location: convert_input_output_row(value, location, file.split, context)
+        )
 
     def read_hub(self, context: ReadContext, splits: set[str] | None) -> Iterator[Row]:
         for hub_split, location, row in iter_hub_splits(context.source.hub_id):

@@ -19,6 +19,7 @@ from physlora.data.readers.base import (
     Row,
     SourceFile,
     build_record,
+    convert_parsed,
     fixed_layout_files,
     text_field,
 )
@@ -41,12 +42,9 @@ class SciQReader(Reader):
         return fixed_layout_files(root, self._files, splits, self.name)
 
     def read_file(self, file: SourceFile, context: ReadContext) -> Iterator[Row]:
-        for row in iter_json_document(file.path, expected="array"):
-            if isinstance(row, Rejection):
-                yield row
-            else:
-                location, value = row
-                yield convert_sciq_row(value, location, file.split, context)
+        yield from convert_parsed(
+            iter_json_document(file.path, expected="array"), lambda value, location: convert_sciq_row(value, location, file.split, context)
+        )
 
     def read_hub(self, context: ReadContext, splits: set[str] | None) -> Iterator[Row]:
         for split in sorted(splits or self._hub_splits):
