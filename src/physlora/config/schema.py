@@ -1,8 +1,8 @@
 """Typed schema of one run: data, model, LoRA, training, evaluation and output.
 
-Every field has its default here and nowhere else. Unknown keys, wrong types and out-of-range values
-are rejected by pydantic before any work starts; `physlora.config.loading` turns those failures into
-one message that names each key, the value received and what is allowed.
+Every field has its default here and nowhere else. pydantic rejects unknown keys, wrong types and
+out-of-range values before any work starts. `physlora.config.loading` turns those failures into one
+message that names each key, the value received and what is allowed.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class SourceConfig(Section):
 
 
 class DataConfig(Section):
-    """Where the questions come from and how they are cleaned, filtered, tagged and split."""
+    """Data sources, and the cleaning, physics filter, topic tagging and split applied to them."""
 
     data_dir: str | None = None
     """Folder holding the local copies of the sources; the environment variable PHYSLORA_DATA_DIR overrides it."""
@@ -131,7 +131,7 @@ class LoraConfig(Section):
     target_modules: list[str] | None = None
     """Module names to adapt; None picks per architecture (q, v for T5; q_proj, v_proj for Gemma and Llama)."""
     bias: Literal["none", "all", "lora_only"] = "none"
-    """Which biases are trained."""
+    """Bias training mode: none, all biases, or only those of adapted layers."""
 
 
 class TrainingConfig(Section):
@@ -199,7 +199,7 @@ class EvaluationConfig(Section):
 
 
 class OutputConfig(Section):
-    """Where the run folder goes."""
+    """Locations of the run folder and of the built data set."""
 
     dir: str = "runs/default"
     """Run folder: resolved config, metrics, adapter, checkpoints, evaluation and report."""
