@@ -538,8 +538,8 @@ def bench_train_command(
     overrides: SetOption = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps per runner.")] = 4,
     runners: Annotated[
-        str, typer.Option("--runners", help="Comma-separated runners: physlora, seed_like, hf_best_practice.")
-    ] = "physlora,seed_like,hf_best_practice",
+        str, typer.Option("--runners", help="Comma-separated runners, any of the default ones.")
+    ] = "physlora,physlora_packed,seed_like,hf_best_practice",
     include_full: Annotated[
         bool, typer.Option("--include-full", help="Also run the HF best-practice baseline with full fine-tuning.")
     ] = False,

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from physlora.bench.results import RUNNER_FIELDS
-from physlora.bench.runners import RUNNERS
+from physlora.bench.runners import PACKED_MICRO_BATCH_TOKENS, RUNNERS
 from physlora.cli import app
 
 STEPS = 2
@@ -59,10 +59,11 @@ def test_train_bench_runners_share_data(train_result):
     assert train_result["runners"]["seed_like"]["precision"] == "fp32"
 
 
-def test_train_bench_ratios_match_runners(train_result):
-    physlora = train_result["runners"]["physlora"]
+@pytest.mark.parametrize("candidate", ["physlora", "physlora_packed"])
+def test_train_bench_ratios_match_runners(train_result, candidate):
+    physlora = train_result["runners"][candidate]
     for baseline in ("seed_like", "hf_best_practice"):
-        ratios = train_result["ratios"][f"physlora_vs_{baseline}"]
+        ratios = train_result["ratios"][f"{candidate}_vs_{baseline}"]
         other = train_result["runners"][baseline]
         assert ratios["examples_per_s"] == pytest.approx(physlora["examples_per_s"] / other["examples_per_s"])
         assert ratios["peak_memory_bytes"] == pytest.approx(physlora["peak_memory_bytes"] / other["peak_memory_bytes"])
@@ -75,5 +76,16 @@ def test_train_bench_flops_and_targets(train_result):
     peak = train_result["matmul_peak"]["bf16_flops_per_s"]
     assert physlora["mfu_bf16"] == pytest.approx(physlora["flops_per_s"] / peak)
     names = [target["name"] for target in train_result["targets"]]
-    assert len(names) == 4  # no full fine-tuning runner, so no memory target
+    assert len(names) == 8  # 4 per physlora runner; no full fine-tuning runner, so no memory target
+    assert "physlora_packed MFU, fraction of the measured bf16 matmul peak" in names
+
+
+def test_train_bench_packed_runner_fills_micro_batches(train_result):
+    default, packed = train_result["runners"]["physlora"], train_result["runners"]["physlora_packed"]
+    assert default["micro_batch_tokens"] is None
+    assert packed["micro_batch_tokens"] == PACKED_MICRO_BATCH_TOKENS
+    # Same examples and tokens. The losses differ by dropout masks only, which tests/train/test_accumulation.py
+    # switches off to show the packed step equals the unpacked one.
+    assert packed["supervised_tokens"] == default["supervised_tokens"]
+    assert packed["input_tokens"] == default["input_tokens"]
     assert math.isfinite(train_result["heldout_loss_initial"])

@@ -36,10 +36,15 @@ def test_accumulated_micro_batches_match_one_batch(make_config, tmp_path, causal
                             run="one-batch", causal=causal)
     accumulated = make_config(*common, "training.batch_size=1", "training.gradient_accumulation_steps=2",
                               run="accumulated", causal=causal)
-    train_run(one_batch, max_steps=1)
-    train_run(accumulated, max_steps=1)
+    # The same two micro-batches of one, re-packed into one micro-batch by the padded-token budget.
+    packed = make_config(*common, "training.batch_size=1", "training.gradient_accumulation_steps=2",
+                         "training.micro_batch_tokens=4096", run="packed", causal=causal)
+    for config in (one_batch, accumulated, packed):
+        train_run(config, max_steps=1)
 
-    expected, actual = _first_step(Path(one_batch.output.dir)), _first_step(Path(accumulated.output.dir))
-    assert actual["tokens"] == expected["tokens"]
-    assert actual["loss"] == pytest.approx(expected["loss"], rel=1e-6)
-    assert actual["grad_norm"] == pytest.approx(expected["grad_norm"], rel=1e-5)
+    expected = _first_step(Path(one_batch.output.dir))
+    for config in (accumulated, packed):
+        actual = _first_step(Path(config.output.dir))
+        assert actual["tokens"] == expected["tokens"]
+        assert actual["loss"] == pytest.approx(expected["loss"], rel=1e-6)
+        assert actual["grad_norm"] == pytest.approx(expected["grad_norm"], rel=1e-5)

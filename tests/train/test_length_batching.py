@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from physlora.models.encoding import IGNORE_INDEX, Encoded
-from physlora.train.batching import accumulation_windows, epoch_batches, make_micro_batch
+from physlora.train.batching import accumulation_windows, epoch_batches, make_micro_batch, pack_window
 from physlora.train.optim import steps_per_epoch
 
 
@@ -64,3 +64,20 @@ def test_accumulation_windows_reject_unaligned_start():
 def test_steps_per_epoch_counts_optimizer_steps():
     assert steps_per_epoch(160, 10) == 16
     assert steps_per_epoch(161, 10) == 17
+
+
+def test_pack_window_fills_the_token_budget():
+    lengths = [10, 30, 20, 30, 5, 12]
+    window = [[0, 1], [2, 3], [4, 5]]
+    packed = pack_window(window, lengths, max_tokens=60)
+    # Longest first: 30, 30 fill 60; then 20, 12, 10 (3 x 20 = 60); then 5 alone.
+    assert packed == [[1, 3], [2, 5, 0], [4]]
+    assert sorted(index for batch in packed for index in batch) == list(range(6))
+    assert all(len(batch) * max(lengths[index] for index in batch) <= 60 for batch in packed)
+
+
+def test_pack_window_keeps_overlong_examples_and_default():
+    lengths = [100, 3, 3]
+    assert pack_window([[0], [1, 2]], lengths, max_tokens=8) == [[0], [1, 2]]
+    assert pack_window([[2, 0], [1]], lengths, max_tokens=None) == [[2, 0], [1]]
+

@@ -56,7 +56,8 @@ def run(spec: dict) -> dict:
     losses = [record["loss"] for record in read_metrics(run_dir / METRICS_FILE) if record.get("type") == "step"]
     training = config.training
     return {
-        "runner": "physlora",
+        "runner": spec.get("runner", "physlora"),
+        "micro_batch_tokens": training.micro_batch_tokens,
         "steps": summary["steps"],
         # The harness gives physlora exactly steps x batch x accumulation training records (one epoch),
         # so every window is full and each record is used once.

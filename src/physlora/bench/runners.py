@@ -25,10 +25,15 @@ logger = logging.getLogger(__name__)
 
 BASELINES_DIR = REPO_ROOT / "benchmarks" / "baselines"
 PHYSLORA = "physlora"
+PHYSLORA_PACKED = "physlora_packed"
 SEED_LIKE = "seed_like"
 HF_BEST_PRACTICE = "hf_best_practice"
 HF_BEST_PRACTICE_FULL = "hf_best_practice_full"
-RUNNERS = (PHYSLORA, SEED_LIKE, HF_BEST_PRACTICE)
+RUNNERS = (PHYSLORA, PHYSLORA_PACKED, SEED_LIKE, HF_BEST_PRACTICE)
+PHYSLORA_RUNNERS = (PHYSLORA, PHYSLORA_PACKED)
+# Padded-token budget of the packed runner's micro-batches when the config sets none: 16 examples of up
+# to 128 input plus label tokens, which holds a whole reference window of short physics questions.
+PACKED_MICRO_BATCH_TOKENS = 2048
 _LOG_TAIL_LINES = 30
 
 
@@ -61,12 +66,16 @@ class SharedInputs:
     precision: str
 
 
-def physlora_plan(inputs: SharedInputs, work_dir: Path, tag: str = PHYSLORA) -> RunnerPlan:
-    """Plan the physlora runner: `train_run` on the same model folder and data subset as the baselines.
+def physlora_plan(inputs: SharedInputs, work_dir: Path, tag: str = PHYSLORA, name: str = PHYSLORA) -> RunnerPlan:
+    """Plan a physlora runner: `train_run` on the same model folder and data subset as the baselines.
 
-    `tag` names this run's files in `work_dir`, so repeated runs of one runner keep their own.
+    `name` PHYSLORA trains with the config as it is; PHYSLORA_PACKED sets `training.micro_batch_tokens`
+    (to PACKED_MICRO_BATCH_TOKENS unless the config sets a budget). `tag` names this run's files in
+    `work_dir`, so repeated runs of one runner keep their own.
     """
     config = inputs.config.model_copy(deep=True)
+    if name == PHYSLORA_PACKED and config.training.micro_batch_tokens is None:
+        config.training.micro_batch_tokens = PACKED_MICRO_BATCH_TOKENS
     config.model.name = str(inputs.model_dir)
     config.model.init = "pretrained"
     config.model.architecture = None
@@ -77,11 +86,12 @@ def physlora_plan(inputs: SharedInputs, work_dir: Path, tag: str = PHYSLORA) -> 
     config.training.max_steps = inputs.steps
     spec_path = work_dir / f"{tag}-spec.json"
     spec_path.write_text(
-        json.dumps({"config": config.model_dump(mode="json"), "steps": inputs.steps}, indent=2), encoding="utf-8"
+        json.dumps({"config": config.model_dump(mode="json"), "steps": inputs.steps, "runner": name}, indent=2),
+        encoding="utf-8",
     )
     result_path = work_dir / f"{tag}-result.json"
     command = [sys.executable, "-m", "physlora.bench.physlora_runner", str(spec_path), str(result_path)]
-    return RunnerPlan(PHYSLORA, command, result_path, work_dir / f"{tag}.log")
+    return RunnerPlan(name, command, result_path, work_dir / f"{tag}.log")
 
 
 def baseline_plan(name: str, inputs: SharedInputs, work_dir: Path, tag: str | None = None) -> RunnerPlan:

@@ -22,6 +22,7 @@ from physlora.bench.runners import (
     HF_BEST_PRACTICE,
     HF_BEST_PRACTICE_FULL,
     PHYSLORA,
+    PHYSLORA_RUNNERS,
     RUNNERS,
     SEED_LIKE,
     SharedInputs,
@@ -112,9 +113,10 @@ def run_train_benchmark(
         _add_flops(runner, groups, result["matmul_peak"])
     result["runners"] = measured
     result["ratios"] = {
-        f"physlora_vs_{name}": results.compare(measured[PHYSLORA], measured[name])
+        f"{candidate}_vs_{name}": results.compare(measured[candidate], measured[name])
+        for candidate in PHYSLORA_RUNNERS
         for name in (SEED_LIKE, HF_BEST_PRACTICE)
-        if PHYSLORA in measured and name in measured
+        if candidate in measured and name in measured
     }
     if include_full:
         result["lora_vs_full"] = _lora_vs_full(measured)
@@ -170,7 +172,10 @@ def _run_rounds(
         order = names if round_index % 2 == 0 else list(reversed(names))
         for name in order:
             tag = f"{name}-{round_index + 1}"
-            plan = physlora_plan(inputs, work, tag) if name == PHYSLORA else baseline_plan(name, inputs, work, tag)
+            if name in PHYSLORA_RUNNERS:
+                plan = physlora_plan(inputs, work, tag, name)
+            else:
+                plan = baseline_plan(name, inputs, work, tag)
             peak = matmul_peaks()
             peaks.append(peak)
             measured = run_runner(plan, env)

@@ -165,6 +165,11 @@ class TrainingConfig(Section):
     """Maximum answer tokens."""
     group_by_length: bool = True
     """Batch examples of similar length together to reduce padding."""
+    micro_batch_tokens: int | None = Field(default=None, ge=8)
+    """Re-pack the examples of each accumulation window into micro-batches of at most this many padded
+    tokens (examples x the longest example's input plus label tokens). The step's gradient stays the same,
+    because the loss is weighted by tokens over the whole window, but larger matrix products run faster,
+    and peak memory grows with the budget. None keeps batch_size examples per micro-batch."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
     checkpoint_every: int = Field(default=200, ge=1)

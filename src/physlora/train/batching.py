@@ -113,3 +113,26 @@ def accumulation_windows(micro_batch_count: int, accumulation: int, start: int =
         range(first, min(first + accumulation, micro_batch_count))
         for first in range(start, micro_batch_count, accumulation)
     ]
+
+
+def pack_window(window: list[list[int]], lengths: list[int], max_tokens: int | None) -> list[list[int]]:
+    """Re-pack the micro-batches of one accumulation window to fill a padded-token budget.
+
+    The window's examples are sorted by length (longest first, ties by index) and cut greedily into
+    micro-batches whose count x longest `lengths` entry stays within `max_tokens`; an example longer than
+    the budget forms a micro-batch of its own. The trainer weights the loss by the supervised tokens of the
+    whole window, so the step's gradient does not depend on the packing (dropout masks aside); fewer,
+    larger micro-batches only make the matrix products bigger. `max_tokens=None` returns `window` as it is.
+    """
+    if max_tokens is None:
+        return window
+    indices = sorted((index for batch in window for index in batch), key=lambda index: (-lengths[index], index))
+    packed: list[list[int]] = []
+    for index in indices:
+        # Sorted longest first, so the first example of a micro-batch sets its padded length.
+        if packed and (len(packed[-1]) + 1) * lengths[packed[-1][0]] <= max_tokens:
+            packed[-1].append(index)
+        else:
+            packed.append([index])
+    return packed
+

@@ -34,6 +34,7 @@ from physlora.train.batching import (
     example_length,
     make_micro_batch,
     micro_batches_per_epoch,
+    pack_window,
 )
 from physlora.train.metrics import METRICS_FILE, MetricsWriter, finite_or_none, keep_until_checkpoint, peak_memory
 from physlora.train.optim import build_optimizer, build_scheduler, steps_per_epoch, total_steps
@@ -213,7 +214,8 @@ class Trainer:
             for window in windows:
                 if self.state.step >= self.total_steps:
                     break
-                self._optimizer_step([order[index] for index in window])
+                self._optimizer_step(pack_window([order[index] for index in window], self.lengths,
+                                                 self.training.micro_batch_tokens))
                 self.state.micro_batch = window.stop
                 if stop_request:
                     self._save_checkpoint()
