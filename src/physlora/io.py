@@ -57,6 +57,18 @@ def create_folder(folder: str | Path) -> Path:
     return folder
 
 
+def staging_folder(target: Path) -> Path:
+    """Create an empty hidden folder beside `target`, to be filled and then renamed onto it.
+
+    mkdtemp creates the folder with mode 0700; it gets the mode a plain mkdir would give, so a renamed
+    adapter or checkpoint folder is as readable as the rest of the run folder.
+    """
+    create_folder(target.parent)
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.chmod(folder, 0o777 & ~_current_umask())
+    return folder
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as temp_path:
         temp_path.write_text(text, encoding="utf-8")

@@ -63,6 +63,10 @@ def test_run_folder_files_and_metrics_fields(make_config):
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
     # Checkpoints are written at steps 3, 5 (epoch end), 6, 9 and 10 (epoch end), and the last two are kept.
     assert sorted(path.name for path in (run_dir / "checkpoints").iterdir()) == ["step-000009", "step-000010"]
+    # Folders renamed into place keep the mode a plain mkdir gives, not mkdtemp's 0700.
+    plain_mode = (run_dir / "plain").mkdir() or (run_dir / "plain").stat().st_mode & 0o777
+    for folder in (run_dir / "adapter", run_dir / "checkpoints" / "step-000010"):
+        assert folder.stat().st_mode & 0o777 == plain_mode, folder
 
 
 def test_scheduler_steps_once_per_optimizer_step(make_config, tmp_path):

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 import torch
 
 from physlora.errors import ConfigError
-from physlora.io import write_json_atomic
+from physlora.io import staging_folder, write_json_atomic
 from physlora.models.adapters import load_checked_adapter
 from physlora.serve.runs import adapter_dir_of, load_base, read_run_config
 
@@ -47,8 +46,7 @@ def merge_run(run_dir: Path, out_dir: Path, dtype: MergeDtype = "float32", overw
     if dtype != "float32":
         merged = merged.to(_DTYPES[dtype])
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging = staging_folder(out_dir)
     try:
         merged.save_pretrained(staging)
         bundle.tokenizer.save_pretrained(staging)

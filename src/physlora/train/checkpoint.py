@@ -13,7 +13,6 @@ import logging
 import os
 import random
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 
 from physlora.errors import RunFolderError
-from physlora.io import write_json_atomic
+from physlora.io import staging_folder, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +79,8 @@ def save_checkpoint(
 ) -> Path:
     """Write the checkpoint of `trainer_state["step"]`, then delete all but the newest `keep` checkpoints."""
     started = time.perf_counter()
-    parent = run_dir / CHECKPOINTS
-    parent.mkdir(parents=True, exist_ok=True)
-    target = parent / checkpoint_name(trainer_state["step"])
-    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    target = run_dir / CHECKPOINTS / checkpoint_name(trainer_state["step"])
+    temp = staging_folder(target)
     try:
         model.save_pretrained(temp, safe_serialization=True)
         torch.save(optimizer.state_dict(), temp / "optimizer.pt")
@@ -127,8 +124,7 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler) -> dict:
 
 def save_adapter(model, folder: Path) -> None:
     """Write the adapter in the standard PEFT format, replacing `folder` atomically."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    temp = staging_folder(folder)
     try:
         model.save_pretrained(temp, safe_serialization=True)
         _fsync_files(temp)
