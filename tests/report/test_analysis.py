@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from physlora.report import formatting as fmt
-from physlora.report.analysis import epoch_rows, grad_norm_stats, lora_groups, overfitting, significant
+from physlora.report.analysis import clipping_note, epoch_rows, grad_norm_stats, lora_groups, overfitting, significant
 from physlora.report.evaluation import verdict
 
 
@@ -102,3 +102,15 @@ def test_formats():
     assert fmt.mebibytes(3 * 2**20) == "3.0 MiB"
     assert fmt.integer(1234567) == "1,234,567"
     assert fmt.loss(None) == "n/a"
+
+
+def test_clipping_note_only_when_most_steps_clipped():
+    steps = [{"step": index + 1, "grad_norm": norm, "clipped": norm > 1.0} for index, norm in enumerate([6.0, 5.0, 7.0, 0.5])]
+    note = clipping_note(grad_norm_stats(steps), 1.0)
+    # 3 of 4 clipped; mean norm (6 + 5 + 7 + 0.5) / 4 = 4.625 times the threshold.
+    assert note.startswith("Clipping rescaled 3 of 4 logged steps (75%); the mean norm before clipping was 4.6 times")
+    rare = [{"step": 1, "grad_norm": 2.0, "clipped": True}, {"step": 2, "grad_norm": 0.5, "clipped": False},
+            {"step": 3, "grad_norm": 0.4, "clipped": False}]
+    assert clipping_note(grad_norm_stats(rare), 1.0) is None
+    assert clipping_note(grad_norm_stats(steps), None) is None
+

@@ -82,6 +82,24 @@ def grad_norm_stats(steps: list[dict]) -> dict | None:
     }
 
 
+# From this share of clipped steps on, the report explains what clipping did to training.
+CLIPPING_NOTE_RATE = 0.5
+
+
+def clipping_note(stats: dict, threshold: float | None) -> str | None:
+    """A plain sentence when clipping rescaled at least CLIPPING_NOTE_RATE of the logged steps, else None."""
+    rate = stats.get("clip_rate")
+    if rate is None or rate < CLIPPING_NOTE_RATE or not threshold:
+        return None
+    return (
+        f"Clipping rescaled {stats['clipped']} of {stats['n_flagged']} logged steps ({100 * rate:.0f}%); the mean "
+        f"norm before clipping was {stats['mean'] / threshold:.1f} times the threshold {threshold}. Each clipped "
+        "step entered AdamW with norm equal to the threshold, so the clipped steps weighed alike in its moment "
+        "estimates whatever their raw size. To see whether this limited training, compare the validation loss "
+        "with a run at a higher training.max_grad_norm."
+    )
+
+
 def lora_groups(modules: list[dict]) -> list[dict]:
     """LoRA modules grouped by shape: each group {"in", "out", "r", "count", "params"}.
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from physlora.report import formatting as fmt
-from physlora.report.analysis import OVERFITTING_GAP, epoch_rows, grad_norm_stats, lora_groups, overfitting
+from physlora.report.analysis import (
+    OVERFITTING_GAP,
+    clipping_note,
+    epoch_rows,
+    grad_norm_stats,
+    lora_groups,
+    overfitting,
+)
 from physlora.report.document import Block, Bullets, Code, Heading, Paragraph, Table
 from physlora.report.runfolder import RunFiles
 
@@ -217,6 +224,9 @@ def gradient_section(files: RunFiles) -> list[Block]:
     facts = [f"Global norm before clipping over the logged steps; clipping threshold {threshold if threshold is not None else 'n/a'}."]
     if stats["non_finite"]:
         facts.append(f"Steps with a non-finite norm: {stats['non_finite']}.")
+    note = clipping_note(stats, threshold)
+    if note:
+        facts.append(note)
     return blocks + [Paragraph(" ".join(facts)),
                      Table(["logged steps", "mean", "median", "p95", "max", "clipped steps"], rows)]
 
