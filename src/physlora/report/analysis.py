@@ -82,12 +82,12 @@ def grad_norm_stats(steps: list[dict]) -> dict | None:
     }
 
 
-# From this share of clipped steps on, the report explains what clipping did to training.
+# Share of clipped steps from which the report explains what clipping did to training.
 CLIPPING_NOTE_RATE = 0.5
 
 
 def clipping_note(stats: dict, threshold: float | None) -> str | None:
-    """A plain sentence when clipping rescaled at least CLIPPING_NOTE_RATE of the logged steps, else None."""
+    """Return a sentence on clipping when it rescaled at least CLIPPING_NOTE_RATE of the logged steps, else None."""
     rate = stats.get("clip_rate")
     if rate is None or rate < CLIPPING_NOTE_RATE or not threshold:
         return None

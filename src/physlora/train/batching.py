@@ -119,7 +119,7 @@ def pack_window(window: list[list[int]], lengths: list[int], max_tokens: int | N
     """Re-pack the micro-batches of one accumulation window to fill a padded-token budget.
 
     The window's examples are sorted by length (longest first, ties by index) and cut greedily into
-    micro-batches whose count x longest `lengths` entry stays within `max_tokens`; an example longer than
+    micro-batches whose count x longest `lengths` entry stays within `max_tokens`. An example longer than
     the budget forms a micro-batch of its own. The trainer weights the loss by the supervised tokens of the
     whole window, so the step's gradient does not depend on the packing (dropout masks aside); fewer,
     larger micro-batches only make the matrix products bigger. `max_tokens=None` returns `window` as it is.
