@@ -50,13 +50,13 @@ def test_override_creates_missing_section():
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("lora.rank=4", "lora.rank: unknown key"),
-        ("training.batch_size=abc", "training.batch_size: got 'abc'"),
-        ("training.batch_size=0", "training.batch_size: got 0; Input should be greater than or equal to 1"),
-        ("training.learning_rate=-1", "training.learning_rate: got -1; Input should be greater than 0"),
-        ("training.epochs=0", "training.epochs: got 0"),
-        ("lora.r=0", "lora.r: got 0"),
-        ("training.precision=fp8", "training.precision: got 'fp8'"),
+        ("lora.rank=4", "lora.rank (from --set): unknown key"),
+        ("training.batch_size=abc", "training.batch_size (from --set): got 'abc'"),
+        ("training.batch_size=0", "training.batch_size (from --set): got 0; Input should be greater than or equal to 1"),
+        ("training.learning_rate=-1", "training.learning_rate (from --set): got -1; Input should be greater than 0"),
+        ("training.epochs=0", "training.epochs (from --set): got 0"),
+        ("lora.r=0", "lora.r (from --set): got 0"),
+        ("training.precision=fp8", "training.precision (from --set): got 'fp8'"),
         ("data.split_fractions=[0.5, 0.1, 0.1]", "must be three non-negative numbers summing to 1"),
         ("model.init=random", "model.init=random needs model.architecture"),
     ],
@@ -74,6 +74,17 @@ def test_all_problems_reported_at_once():
     assert "2 invalid value(s)" in message
     assert "lora.r" in message
     assert "training.epochs" in message
+
+
+def test_file_value_not_marked_as_override(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  sources: [{type: sciq}]\ntraining:\n  epochs: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file=path, overrides=["lora.r=0"])
+    message = str(caught.value)
+    assert f"{path}: 2 invalid value(s)" in message
+    assert "training.epochs: got 0" in message
+    assert "lora.r (from --set): got 0" in message
 
 
 def test_malformed_override_rejected():
@@ -121,7 +132,7 @@ def test_cli_invalid_config_exits_2_without_traceback(monkeypatch, capsys):
         main()
     assert caught.value.code == 2
     error_output = capsys.readouterr().err
-    assert "lora.r: got 0" in error_output
+    assert "lora.r (from --set): got 0" in error_output
     assert "Traceback" not in error_output
 
 

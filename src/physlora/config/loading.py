@@ -78,18 +78,23 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def validate(raw: dict[str, Any], source: str = "config") -> RunConfig:
-    """Validate a raw mapping; every problem is reported at once, each with key, value and what is allowed."""
+def validate(raw: dict[str, Any], source: str = "config", overridden: set[str] = frozenset()) -> RunConfig:
+    """Validate a raw mapping; every problem is reported at once, each with key, value and what is allowed.
+
+    Keys in `overridden` came from --set, and their lines say so instead of blaming `source`.
+    """
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(format_validation_error(error, source)) from error
+        raise ConfigError(format_validation_error(error, source, overridden)) from error
 
 
-def format_validation_error(error: ValidationError, source: str) -> str:
+def format_validation_error(error: ValidationError, source: str, overridden: set[str] = frozenset()) -> str:
     lines = [f"{source}: {error.error_count()} invalid value(s):"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if any(key == name or key.startswith(name + ".") for name in overridden):
+            key = f"{key} (from --set)"
         if item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key; check the spelling (see `physlora config show tiny` for all keys)")
             continue
@@ -117,8 +122,10 @@ def load_config(
         raw, source = read_preset(preset), f"preset {preset}"
     else:
         raise ConfigError("no configuration given; pass --config FILE or --preset NAME")
-    raw = apply_overrides(raw, list(overrides or []))
-    return validate(raw, source)
+    overrides = list(overrides or [])
+    raw = apply_overrides(raw, overrides)
+    overridden = {item.partition("=")[0].strip() for item in overrides}
+    return validate(raw, source, overridden)
 
 
 def dump_yaml(config: RunConfig) -> str:
