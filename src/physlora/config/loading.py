@@ -81,7 +81,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 def validate(raw: dict[str, Any], source: str = "config", overridden: set[str] = frozenset()) -> RunConfig:
     """Validate a raw mapping; every problem is reported at once, each with key, value and what is allowed.
 
-    Keys in `overridden` came from --set, and their lines say so instead of blaming `source`.
+    Keys in `overridden` came from --set, and their lines are marked "(from --set)" instead of naming `source`.
     """
     try:
         return RunConfig.model_validate(raw)
