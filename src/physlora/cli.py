@@ -127,13 +127,20 @@ def eval_command(
 
 @app.command("report")
 def report_command(run_dir: RunArgument) -> None:
-    """Write RUN/report.md, RUN/report.html and RUN/plots/ from the files in the run folder."""
+    """Write RUN/report.md, RUN/report.html and RUN/plots/ from the files in the run folder.
+
+    When training recorded an MLflow run (RUN/mlflow_run.json), the report is also logged to it as artifacts.
+    """
     from physlora.report.build import write_report
+    from physlora.tracking import log_report_artifacts
 
     with _exit_on_user_error():
         markdown_path = write_report(run_dir)
+        mlflow_run = log_report_artifacts(run_dir)
     typer.echo(f"report: {markdown_path}")
     typer.echo(f"report: {markdown_path.with_suffix('.html')}")
+    if mlflow_run is not None:
+        typer.echo(f"report logged to MLflow run {mlflow_run}")
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from physlora.io import write_json_atomic
 logger = logging.getLogger(__name__)
 
 MLFLOW_RUN_FILE = "mlflow_run.json"
+REPORT_FILES = ("report.md", "report.html", "plots")
 
 
 def write_mlflow_run(run_dir: Path, tracking_uri: str, experiment_id: str, run_id: str) -> None:
@@ -29,8 +30,8 @@ def read_mlflow_run(run_dir: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def log_report_artifacts(run_dir: Path, paths: list[Path]) -> str | None:
-    """Attach report files and folders to the run's MLflow run under `report/`; return the run id.
+def log_report_artifacts(run_dir: Path) -> str | None:
+    """Attach report.md, report.html and plots/ to the run's MLflow run under `report/`; return the run id.
 
     Returns None without doing anything when the run folder records no MLflow run. When it records one
     but mlflow is not installed, a warning says so and nothing is logged.
@@ -45,7 +46,7 @@ def log_report_artifacts(run_dir: Path, paths: list[Path]) -> str | None:
                        "to it; install physlora[trackers]", run_dir / MLFLOW_RUN_FILE, record["run_id"])
         return None
     client = MlflowClient(tracking_uri=record["tracking_uri"])
-    for path in paths:
+    for path in (run_dir / name for name in REPORT_FILES):
         if path.is_dir():
             client.log_artifacts(record["run_id"], str(path), artifact_path=f"report/{path.name}")
         elif path.is_file():
