@@ -48,10 +48,11 @@ def _main_options(
 ) -> None:
     _state["debug"] = debug
     _state["verbose"] = verbose
-    # Under accelerate launch or torchrun, only the first process logs below warnings.
-    other_process = int(os.environ.get("RANK", "0")) > 0
+    level = logging.DEBUG if verbose else logging.INFO
+    if int(os.environ.get("RANK", "0")) > 0:
+        level = logging.WARNING  # under accelerate launch or torchrun, only the first process logs below warnings
     logging.basicConfig(
-        level=logging.WARNING if other_process else logging.DEBUG if verbose else logging.INFO,
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )

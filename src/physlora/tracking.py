@@ -34,7 +34,7 @@ def log_report_artifacts(run_dir: Path) -> str | None:
     """Attach report.md, report.html and plots/ to the run's MLflow run under `report/`; return the run id.
 
     Returns None without doing anything when the run folder records no MLflow run. When it records one
-    but mlflow is not installed, a warning says so and nothing is logged.
+    but mlflow is not installed, it logs a warning and returns None.
     """
     record = read_mlflow_run(run_dir)
     if record is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,28 @@ def test_unknown_tracker_rejected(tmp_path, data_dir, t5_tokenizer_path):
     assert result.exit_code == 2
     assert "training.report_to" in result.output
     assert "wandb" in result.output
+
+
+def test_resumed_run_continues_mlflow_run(make_config, tmp_path):
+    tracking_uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    config = make_config("training.epochs=2", "training.checkpoint_every=2", "training.report_to=[mlflow]",
+                         f"training.mlflow_tracking_uri={tracking_uri}")
+    run_dir = Path(config.output.dir)
+
+    def send_sigint_at_step_3(event):
+        if event.kind == "step" and event.step == 3:
+            signal.raise_signal(signal.SIGINT)
+
+    assert train_run(config, progress=send_sigint_at_step_3)["status"] == "interrupted"
+    first_run_id = json.loads((run_dir / "mlflow_run.json").read_text(encoding="utf-8"))["run_id"]
+    client = MlflowClient(tracking_uri=tracking_uri)
+    assert client.get_run(first_run_id).info.status == "KILLED"
+
+    assert train_run(config, resume=True)["status"] == "finished"
+    assert json.loads((run_dir / "mlflow_run.json").read_text(encoding="utf-8"))["run_id"] == first_run_id
+    assert client.get_run(first_run_id).info.status == "FINISHED"
+    # The interruption checkpointed step 3, so no step was logged twice.
+    expected = _expected_series(_records(run_dir))["train/loss"]
+    history = sorted(client.get_metric_history(first_run_id, "train/loss"), key=lambda metric: metric.step)
+    assert [(metric.step, metric.value) for metric in history] == expected
+    assert [step for step, _ in expected] == list(range(1, 11))

@@ -86,7 +86,7 @@ def save_checkpoint(
 ) -> Path:
     """Write the checkpoint of `trainer_state["step"]`, then delete all but the newest `keep` checkpoints.
 
-    `rng_states` holds the RNG states of every process in rank order; None saves this process's states.
+    `rng_states` contains the RNG states of every process in rank order. None saves this process's states.
     """
     started = time.perf_counter()
     parent = run_dir / CHECKPOINTS
@@ -117,8 +117,8 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler, rank: int
     """Restore a checkpoint into the given objects, RNG states included, and return its trainer state.
 
     Process `rank` restores its own RNG file. When the checkpoint was written by fewer processes, it
-    restores the first process's states and a warning says that dropout masks will differ from an
-    uninterrupted run.
+    restores the first process's states and logs a warning, because its dropout masks then differ from
+    those of an uninterrupted run.
     """
     weights = folder / ADAPTER_WEIGHTS
     if not weights.is_file():
@@ -138,7 +138,7 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler, rank: int
     # module wrote the file into the run folder itself.
     rng_file = folder / rng_state_file(rank)
     if not rng_file.is_file():
-        logger.warning("%s has no RNG state of process %d; it continues from the RNG state of process 0",
+        logger.warning("%s has no RNG state of process %d, so it continues from the RNG state of process 0",
                        folder, rank)
         rng_file = folder / rng_state_file(0)
     restore_rng_states(torch.load(rng_file, weights_only=False))

@@ -3,8 +3,8 @@
 The global batch of one optimizer step is the accumulation window: `gradient_accumulation_steps`
 micro-batches of `batch_size` examples, in the same order whatever the number of processes. Process r
 of N runs micro-batches r, r+N, r+2N, ... of each window. Every process divides its token-summed loss
-by the supervised tokens of the whole window (summed over all processes), and one all-reduce (sum) of
-the trainable gradients per step then gives every process the gradient a single process would have
+by the supervised tokens of the whole window, summed over all processes. One all-reduce (sum) of the
+trainable gradients per step then gives every process the gradient that a single process would have
 accumulated over the whole window. The optimizer steps are identical on every process, so the adapters
 stay equal without broadcasting weights.
 
@@ -51,7 +51,7 @@ class Processes:
         """Join the process group of the current launch, or return a single process when none was launched."""
         for variable, engine in SHARDED_ENGINE_ENV.items():
             if os.environ.get(variable, "").lower() == "true":
-                # TODO: prepare the model with Accelerator.prepare for FSDP and DeepSpeed; both need the
+                # TODO: prepare the model with Accelerator.prepare for FSDP and DeepSpeed. Both need the
                 # loss computed through the wrapped model's forward, which the causal loss path skips.
                 raise ConfigError(
                     f"the accelerate config selects {engine}, which the physlora training loop does not run yet; "

@@ -1,6 +1,6 @@
 """Experiment trackers (TensorBoard, MLflow) that receive the same values as metrics.jsonl.
 
-`training.report_to` selects them; by default there are none and metrics.jsonl is the only record.
+`training.report_to` selects them. By default there are none, and metrics.jsonl is the only record.
 accelerate's tracker classes do the writing. Each step record goes to the tracker as `train/<field>`
 at the record's step, and each epoch record as `epoch/<field>` at the epoch number. Every numeric
 field is sent (booleans as 0 or 1). Null values, which trackers cannot store, and event records are
@@ -67,7 +67,7 @@ def mlflow_tracking_uri(config: RunConfig) -> str:
 
 
 def _artifact_location(tracking_uri: str) -> str | None:
-    """Keep artifacts of an SQLite store beside its database file; other stores use their own default."""
+    """Return the artifact folder beside an SQLite store's database file, or None (the store's default)."""
     if not tracking_uri.startswith("sqlite:///"):
         return None
     return (Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
@@ -79,7 +79,7 @@ class TrackedMetricsWriter(MetricsWriter):
 
     def __init__(self, path: Path, config: RunConfig, resume: bool) -> None:
         self.trackers = start_trackers(config, resume)
-        self.mlflow_status = "FAILED"  # until an event record says how the session ended
+        self.mlflow_status = "FAILED"  # until an event record shows how the session ended
         super().__init__(path)
 
     def write(self, record: dict) -> None:
@@ -100,7 +100,7 @@ class TrackedMetricsWriter(MetricsWriter):
                 tracker.log_artifacts(str(folder), artifact_path="adapter")
 
     def close(self) -> None:
-        """Close metrics.jsonl and end the trackers; the MLflow run ends with the status of the last end event."""
+        """Close metrics.jsonl and end the trackers. The MLflow run ends with the status of the last end event."""
         super().close()
         for tracker in self.trackers:
             if tracker.name == "mlflow":
