@@ -206,9 +206,13 @@ def train_command(
         names = ", ".join(name.strip() for name in report_to.split(",") if name.strip())
         overrides = [*(overrides or []), f"training.report_to=[{names}]"]
     if num_processes > 1 and launched_process_count() == 1:
+        from physlora.train.distributed import Processes
         from physlora.train.launch import launch_training
 
         with _exit_on_user_error():
+            # Check the config once here, so a mistake prints one message instead of one per process.
+            checked = _load_resumed(resume, config, preset, overrides) if resume is not None else _load(config, preset, overrides)
+            Processes(count=num_processes).check_accumulation(checked.training.gradient_accumulation_steps)
             code = launch_training(num_processes, config=config, preset=preset, overrides=overrides or [],
                                    resume=resume, max_steps=max_steps, overwrite=overwrite,
                                    debug=_state["debug"], verbose=_state["verbose"])

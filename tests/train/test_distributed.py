@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from typer.testing import CliRunner
 
+from physlora.cli import app
 from physlora.errors import ConfigError
 from physlora.train import train_run
 from physlora.train.distributed import Processes
@@ -146,3 +148,13 @@ def test_single_process_reductions_are_identity():
     parameter.grad = torch.full((3,), 2.0)
     processes.reduce_gradients([parameter])
     assert parameter.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_num_processes_above_accumulation_rejected(tmp_path, data_dir, t5_tokenizer_path):
+    result = CliRunner().invoke(app, [
+        "train", "--preset", "tiny", "--num-processes", "4",
+        *_set_options(f"output.dir={tmp_path / 'run'}", f"output.data_dir={data_dir}"),
+    ])
+    assert result.exit_code == 2
+    assert "gradient_accumulation_steps=2 is smaller than the 4 processes" in result.output
+    assert not (tmp_path / "run").exists()

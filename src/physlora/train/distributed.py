@@ -8,10 +8,10 @@ trainable gradients per step then gives every process the gradient that a single
 accumulated over the whole window. The optimizer steps are identical on every process, so the adapters
 stay equal without broadcasting weights.
 
-The gradients are reduced once per step, as DDP with `no_sync` does, but without wrapping the model
-in DistributedDataParallel: the causal-model loss calls the decoder stack and the output projection
-directly rather than the model's `forward`, so DDP's per-forward bookkeeping would not run. LoRA
-gradients are small, so they travel as one flattened tensor.
+The gradients are reduced once per step, as DDP with `no_sync` does. The model is not wrapped in
+DistributedDataParallel, because the causal-model loss calls the decoder stack and the output
+projection directly rather than the model's `forward`, so DDP's per-forward bookkeeping would not run.
+LoRA gradients are small, so they travel as one flattened tensor.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ on a port the operating system chooses.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -68,5 +69,10 @@ def launch_training(num_processes: int, **options) -> int:
     The launcher reports a failed process with exit code 1, whatever that process's own exit code was.
     """
     command = launch_command(num_processes, train_arguments(**options), free_port())
+    environment = dict(os.environ)
+    if sys.platform == "linux":
+        # All processes run on this machine, so gloo's connections stay on the loopback interface
+        # instead of the interface that the host name resolves to.
+        environment.setdefault("GLOO_SOCKET_IFNAME", "lo")
     logger.info("starting %d training processes: %s", num_processes, " ".join(command))
-    return subprocess.run(command, check=False).returncode
+    return subprocess.run(command, env=environment, check=False).returncode

@@ -153,7 +153,8 @@ def _tensorboard(run_dir: Path):
         from accelerate.tracking import TensorBoardTracker
     except ImportError:
         raise ConfigError(
-            "training.report_to includes tensorboard, which is not installed; install physlora[trackers]"
+            "training.report_to includes tensorboard, which is not installed; install physlora[trackers] "
+            "or remove tensorboard from training.report_to"
         ) from None
     return TensorBoardTracker(TENSORBOARD_RUN, run_dir / TENSORBOARD_DIR)
 
@@ -163,7 +164,8 @@ def _mlflow(config: RunConfig, run_dir: Path, resume: bool):
         import mlflow
         from accelerate.tracking import MLflowTracker
     except ImportError:
-        raise ConfigError("training.report_to includes mlflow, which is not installed; install physlora[trackers]") from None
+        raise ConfigError("training.report_to includes mlflow, which is not installed; install physlora[trackers] "
+                          "or remove mlflow from training.report_to") from None
     uri = mlflow_tracking_uri(config)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
