@@ -6,6 +6,7 @@ Stage modules are imported inside each command so that `physlora --help` starts 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 
-_state = {"debug": False}
+_state = {"debug": False, "verbose": False}
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Run configuration YAML file.")]
 PresetOption = Annotated[
@@ -46,8 +47,12 @@ def _main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
 ) -> None:
     _state["debug"] = debug
+    _state["verbose"] = verbose
+    level = logging.DEBUG if verbose else logging.INFO
+    if int(os.environ.get("RANK", "0")) > 0:
+        level = logging.WARNING  # under accelerate launch or torchrun, only the first process logs below warnings
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
@@ -123,13 +128,20 @@ def eval_command(
 
 @app.command("report")
 def report_command(run_dir: RunArgument) -> None:
-    """Write RUN/report.md, RUN/report.html and RUN/plots/ from the files in the run folder."""
+    """Write RUN/report.md, RUN/report.html and RUN/plots/ from the files in the run folder.
+
+    When training recorded an MLflow run (RUN/mlflow_run.json), the report is also logged to it as artifacts.
+    """
     from physlora.report.build import write_report
+    from physlora.tracking import log_report_artifacts
 
     with _exit_on_user_error():
         markdown_path = write_report(run_dir)
+        mlflow_run = log_report_artifacts(run_dir)
     typer.echo(f"report: {markdown_path}")
     typer.echo(f"report: {markdown_path.with_suffix('.html')}")
+    if mlflow_run is not None:
+        typer.echo(f"report logged to MLflow run {mlflow_run}")
 
 
 @contextmanager
@@ -172,14 +184,39 @@ def train_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Delete the metrics, summary, adapter and checkpoints of an earlier run in output.dir first.")
     ] = False,
+    num_processes: Annotated[
+        int, typer.Option("--num-processes", min=1,
+                          help="Data-parallel processes, started through accelerate launch (gloo on CPU, nccl on GPUs).")
+    ] = 1,
+    report_to: Annotated[
+        Optional[str], typer.Option("--report-to", help="Comma-separated trackers besides metrics.jsonl: tensorboard, mlflow "
+                                    "(sets training.report_to).")
+    ] = None,
 ) -> None:
     """Train the LoRA adapter into output.dir: config.yaml, metrics.jsonl, summary.json, checkpoints/, adapter/.
 
     Exits with 130 when SIGINT or SIGTERM stopped training; the run continues with --resume RUN.
     """
     from physlora.errors import ConfigError
+    from physlora.train.distributed import launched_process_count
     from physlora.train.summary import INTERRUPTED
     from physlora.train.trainer import finished_summary, train_run
+
+    if report_to is not None:
+        names = ", ".join(name.strip() for name in report_to.split(",") if name.strip())
+        overrides = [*(overrides or []), f"training.report_to=[{names}]"]
+    if num_processes > 1 and launched_process_count() == 1:
+        from physlora.train.distributed import Processes
+        from physlora.train.launch import launch_training
+
+        with _exit_on_user_error():
+            # Check the config once here, so a mistake prints one message instead of one per process.
+            checked = _load_resumed(resume, config, preset, overrides) if resume is not None else _load(config, preset, overrides)
+            Processes(count=num_processes).check_accumulation(checked.training.gradient_accumulation_steps)
+            code = launch_training(num_processes, config=config, preset=preset, overrides=overrides or [],
+                                   resume=resume, max_steps=max_steps, overwrite=overwrite,
+                                   debug=_state["debug"], verbose=_state["verbose"])
+        raise typer.Exit(code)
 
     with _exit_on_user_error():
         if resume is not None:
@@ -198,6 +235,8 @@ def train_command(
                 run_config, resume=resume is not None, max_steps=max_steps, progress=progress, overwrite=overwrite
             )
 
+    if int(os.environ.get("RANK", "0")) > 0:
+        return  # the first process prints the outcome
     run_dir = Path(run_config.output.dir)
     if summary["status"] == INTERRUPTED:
         typer.echo(f"training interrupted after step {summary['steps']}; continue with: physlora train --resume {run_dir}")

@@ -82,6 +82,7 @@ def run_pipeline(config: RunConfig, *, force: bool = False, progress_for: Progre
     from physlora.eval.runner import evaluate_run
     from physlora.models.loading import load_tokenizer
     from physlora.report.build import write_report
+    from physlora.tracking import log_report_artifacts
     from physlora.train.trainer import train_run
 
     run_dir = Path(config.output.dir)
@@ -125,7 +126,9 @@ def run_pipeline(config: RunConfig, *, force: bool = False, progress_for: Progre
         evaluate_run(run_dir, progress=progress_for("eval"))
         _record_stage(run_dir, state, "eval", fingerprints["eval"], time.perf_counter() - started)
 
-    return write_report(run_dir)
+    report_path = write_report(run_dir)
+    log_report_artifacts(run_dir)
+    return report_path
 
 
 def _can_resume(run_dir: Path, state: dict, fingerprint: str) -> bool:

@@ -180,6 +180,12 @@ class TrainingConfig(Section):
     """CPU threads for torch; None keeps torch's default."""
     log_every: int = Field(default=1, ge=1)
     """Write a step record to metrics.jsonl every this many optimizer steps."""
+    report_to: list[Literal["tensorboard", "mlflow"]] = Field(default_factory=list)
+    """Experiment trackers that receive the metrics.jsonl values besides the file itself: tensorboard, mlflow."""
+    mlflow_tracking_uri: str | None = None
+    """MLflow tracking URI; None uses MLFLOW_TRACKING_URI, else an SQLite store at <output.dir>/mlflow/mlflow.db."""
+    mlflow_experiment: str = "physlora"
+    """MLflow experiment that the run is recorded under."""
 
 
 class EvaluationConfig(Section):

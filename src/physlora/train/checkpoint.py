@@ -1,7 +1,8 @@
 """Resumable checkpoints: `checkpoints/step-NNNNNN/` in the run folder.
 
 A checkpoint folder contains the adapter (PEFT format, safetensors), the optimizer, scheduler and loss
-scaler states, the python, numpy and torch RNG states, and `trainer_state.json` with the step and data
+scaler states, the python, numpy and torch RNG states (`rng_state.pt`, plus `rng_state-rank-N.pt` for
+each further process of a multi-process run), and `trainer_state.json` with the step and data
 position. It is written into a hidden temporary folder and renamed into place, so a folder named
 `step-*` is always complete and a crash while writing leaves only a hidden folder that loading ignores.
 """
@@ -74,10 +75,18 @@ def restore_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def rng_state_file(rank: int) -> str:
+    return "rng_state.pt" if rank == 0 else f"rng_state-rank-{rank}.pt"
+
+
 def save_checkpoint(
-    run_dir: Path, model, optimizer, scheduler, scaler, trainer_state: dict, keep: int = 2
+    run_dir: Path, model, optimizer, scheduler, scaler, trainer_state: dict, keep: int = 2,
+    rng_states: list[dict] | None = None,
 ) -> Path:
-    """Write the checkpoint of `trainer_state["step"]`, then delete all but the newest `keep` checkpoints."""
+    """Write the checkpoint of `trainer_state["step"]`, then delete all but the newest `keep` checkpoints.
+
+    `rng_states` contains the RNG states of every process in rank order. None saves this process's states.
+    """
     started = time.perf_counter()
     target = run_dir / CHECKPOINTS / checkpoint_name(trainer_state["step"])
     temp = staging_folder(target)
@@ -87,7 +96,8 @@ def save_checkpoint(
         torch.save(scheduler.state_dict(), temp / "scheduler.pt")
         if scaler is not None:
             torch.save(scaler.state_dict(), temp / "scaler.pt")
-        torch.save(capture_rng_states(), temp / "rng_state.pt")
+        for rank, states in enumerate(rng_states or [capture_rng_states()]):
+            torch.save(states, temp / rng_state_file(rank))
         write_json_atomic(temp / STATE_FILE, trainer_state)
         _fsync_files(temp)
         _replace_folder(temp, target)
@@ -100,8 +110,13 @@ def save_checkpoint(
     return target
 
 
-def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler) -> dict:
-    """Restore a checkpoint into the given objects, RNG states included, and return its trainer state."""
+def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler, rank: int = 0) -> dict:
+    """Restore a checkpoint into the given objects, RNG states included, and return its trainer state.
+
+    Process `rank` restores its own RNG file. When the checkpoint was written by fewer processes, it
+    restores the first process's states and logs a warning, because its dropout masks then differ from
+    those of an uninterrupted run.
+    """
     weights = folder / ADAPTER_WEIGHTS
     if not weights.is_file():
         raise RunFolderError(f"checkpoint {folder} has no {ADAPTER_WEIGHTS}; delete the folder to resume from an older one")
@@ -118,7 +133,12 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler) -> dict:
         scaler.load_state_dict(torch.load(folder / "scaler.pt", weights_only=True))
     # The RNG file contains python and numpy state objects, which weights_only loading rejects. This
     # module wrote the file into the run folder itself.
-    restore_rng_states(torch.load(folder / "rng_state.pt", weights_only=False))
+    rng_file = folder / rng_state_file(rank)
+    if not rng_file.is_file():
+        logger.warning("%s has no RNG state of process %d, so it continues from the RNG state of process 0",
+                       folder, rank)
+        rng_file = folder / rng_state_file(0)
+    restore_rng_states(torch.load(rng_file, weights_only=False))
     return json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
 
 

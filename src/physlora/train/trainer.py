@@ -36,6 +36,7 @@ from physlora.train.batching import (
     micro_batches_per_epoch,
     pack_window,
 )
+from physlora.train.distributed import Processes
 from physlora.train.metrics import METRICS_FILE, MetricsWriter, finite_or_none, keep_until_checkpoint, peak_memory
 from physlora.train.optim import build_optimizer, build_scheduler, steps_per_epoch, total_steps
 from physlora.train.setup import (
@@ -47,6 +48,7 @@ from physlora.train.setup import (
 )
 from physlora.train.signals import StopRequest, stop_on_signals
 from physlora.train.state import ProgressEvent, TrainerState, finished_summary
+from physlora.train.trackers import open_metrics_writer
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +87,9 @@ class Trainer:
         self.run_dir = Path(self.config.output.dir)
         self.resume = resume
         self.overwrite = overwrite
-        self.progress = progress or (lambda event: None)
+        # Under accelerate launch or torchrun only the first process writes files, logs and progress.
+        self.processes = Processes.from_environment()
+        self.progress = progress if progress is not None and self.processes.is_main else (lambda event: None)
         self.device_type = "cuda" if torch.cuda.is_available() else "cpu"
         nan_step = os.environ.get(NAN_HOOK_ENV)
         self.nan_at_step = int(nan_step) if nan_step else None
@@ -102,8 +106,9 @@ class Trainer:
                 logger.info("%s already finished (status %s, %d steps); nothing to resume",
                             self.run_dir, done["status"], done["steps"])
                 return done
-        else:
+        elif self.processes.is_main:
             prepare_fresh_run_folder(self.run_dir, self.overwrite)
+        self.processes.wait()  # the other processes start once the folder is prepared
 
         self._setup()
         if self.resume:
@@ -147,8 +152,11 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, self.training)
         self.scheduler = build_scheduler(self.optimizer, self.training.warmup_steps, self.total_steps)
         self.scaler = self.precision.grad_scaler()
-        create_folder(self.run_dir)
-        write_text_atomic(self.run_dir / CONFIG_FILE, dump_yaml(self.config))
+        self.processes.check_accumulation(self.training.gradient_accumulation_steps)
+        self.processes.seed_rank_streams(self.training.seed)
+        if self.processes.is_main:
+            create_folder(self.run_dir)
+            write_text_atomic(self.run_dir / CONFIG_FILE, dump_yaml(self.config))
         self._log_start()
 
     def _log_start(self) -> None:
@@ -174,7 +182,8 @@ class Trainer:
         if self.checkpoint is None:
             logger.warning("%s has no complete checkpoint; training starts again from step 0", self.run_dir)
             return
-        loaded = checkpoints.load_checkpoint(self.checkpoint, self.model, self.optimizer, self.scheduler, self.scaler)
+        loaded = checkpoints.load_checkpoint(self.checkpoint, self.model, self.optimizer, self.scheduler, self.scaler,
+                                             rank=self.processes.rank)
         self.state = TrainerState(**loaded)
         accumulation = self.training.gradient_accumulation_steps
         if self.state.micro_batch > self.micro_batches or (
@@ -192,10 +201,10 @@ class Trainer:
         """Open metrics.jsonl. A fresh run starts it with the epoch-0 validation loss; a resumed run first
         drops the records it will measure again, then records the resume."""
         path = self.run_dir / METRICS_FILE
-        if self.resume:
+        if self.resume and self.processes.is_main:
             kept = keep_until_checkpoint(path, self.state.step, self.state.epochs_done)
             self.epoch_records = [record for record in kept if record.get("type") == "epoch"]
-        self.metrics = MetricsWriter(path)
+        self.metrics = open_metrics_writer(path, self.config, resume=self.resume, is_main=self.processes.is_main)
         if self.resume:
             self._write_event("resume", checkpoint=self.checkpoint.name if self.checkpoint else None)
         if not any(record["epoch"] == 0 for record in self.epoch_records):
@@ -217,14 +226,14 @@ class Trainer:
                 self._optimizer_step(pack_window([order[index] for index in window], self.lengths,
                                                  self.training.micro_batch_tokens))
                 self.state.micro_batch = window.stop
-                if stop_request:
+                if self.processes.any(bool(stop_request)):
                     self._save_checkpoint()
                     return summaries.INTERRUPTED
                 if self.state.step % self.training.checkpoint_every == 0 and window.stop < len(order):
                     self._save_checkpoint()
 
             self._finish_epoch(partial=self.state.micro_batch < len(order))
-            if stop_request:
+            if self.processes.any(bool(stop_request)):
                 return summaries.INTERRUPTED
             if self.state.step >= self.total_steps:
                 break
@@ -236,12 +245,19 @@ class Trainer:
         # get_last_lr() returns the rate this step uses, and the scheduler advances after the update.
         lr = self.scheduler.get_last_lr()[0]
 
-        # Forward and backward over the accumulation window. Each micro-batch loss is divided by the
-        # supervised tokens of the whole window, so the accumulated gradient is that of the window's
-        # token-weighted mean loss, whatever the lengths and padding of its micro-batches.
-        micro_batches = [make_micro_batch(self.train_examples, indices, self.pad_token_id) for indices in window]
-        window_tokens = sum(micro_batch.supervised_tokens for micro_batch in micro_batches)
-        window_nll = sum(self._forward_backward(micro_batch, window_tokens, step) for micro_batch in micro_batches)
+        # Forward and backward over this process's share of the accumulation window (all of it with one
+        # process). Each micro-batch loss is divided by the supervised tokens of the whole window, so the
+        # accumulated gradient, summed over processes, is that of the window's token-weighted mean loss,
+        # whatever the lengths and padding of its micro-batches.
+        micro_batches = [make_micro_batch(self.train_examples, indices, self.pad_token_id)
+                         for indices in self.processes.share(window)]
+        window_tokens = int(self.processes.sum(sum(micro_batch.supervised_tokens for micro_batch in micro_batches))[0])
+        local_nll = sum(self._forward_backward(micro_batch, window_tokens, step) for micro_batch in micro_batches)
+        self.processes.reduce_gradients(self.trainable)
+        local_input_tokens = sum(micro_batch.input_tokens for micro_batch in micro_batches)
+        window_nll, input_tokens = self.processes.sum(local_nll, local_input_tokens)
+        if not math.isfinite(window_nll):
+            self._stop_on_nan("the loss", window_nll, step)
 
         # Clip, step, zero. The norm is measured before clipping.
         if self.scaler is not None:
@@ -259,8 +275,7 @@ class Trainer:
 
         # Count and log.
         duration = time.perf_counter() - started
-        input_tokens = sum(micro_batch.input_tokens for micro_batch in micro_batches)
-        self._count_step(window_nll, window_tokens, input_tokens, duration)
+        self._count_step(window_nll, window_tokens, int(input_tokens), duration)
         loss = window_nll / window_tokens
         if step % self.training.log_every == 0:
             self.metrics.write({
@@ -282,8 +297,7 @@ class Trainer:
         if step == self.nan_at_step:
             nll = nll * float("nan")
         value = nll.item()
-        if not math.isfinite(value):
-            self._stop_on_nan("the loss", value, step)
+        # A non-finite loss stops training in _optimizer_step, after all processes have summed their losses.
         loss = nll / window_tokens
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         return value
@@ -303,6 +317,8 @@ class Trainer:
     # ----- epochs, checkpoints, validation -----
 
     def _validation_loss(self) -> tuple[float | None, int, float]:
+        if not self.processes.is_main:
+            return None, 0, 0.0  # only the first process records it
         started = time.perf_counter()
         with self.precision.autocast():
             loss, tokens = mean_loss(self.model, self.family, self.validation_examples,
@@ -351,8 +367,11 @@ class Trainer:
     def _save_checkpoint(self) -> Path:
         self.state.elapsed_s = self._elapsed()
         self.state.peak_memory_bytes = max(self.state.peak_memory_bytes, peak_memory(self.device_type)[0])
+        rng_states = self.processes.gather_objects(checkpoints.capture_rng_states())
+        if not self.processes.is_main:
+            return self.run_dir / checkpoints.CHECKPOINTS / checkpoints.checkpoint_name(self.state.step)
         return checkpoints.save_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler, self.scaler,
-                                           dataclasses.asdict(self.state))
+                                           dataclasses.asdict(self.state), rng_states=rng_states)
 
     def _elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.session_start
@@ -376,8 +395,9 @@ class Trainer:
             self._write_event("interrupted", signal=stop_request.signal_name)
             logger.warning("stopped by %s after step %d; continue with `physlora train --resume %s`",
                            stop_request.signal_name, self.state.step, self.run_dir)
-        else:
+        elif self.processes.is_main:
             checkpoints.save_adapter(self.model, self.run_dir / ADAPTER_DIR)
+            self.metrics.log_adapter(self.run_dir / ADAPTER_DIR)
             self._write_event("end", status=status)
         summary = self._write_summary(status)
         throughput = summary["throughput"]
@@ -393,7 +413,8 @@ class Trainer:
             epochs=self.epoch_records, elapsed_s=self._elapsed(), precision=self.precision.name,
             config=self.config.model_dump(mode="json"), device_type=self.device_type,
         )
-        summaries.write_summary(self.run_dir, summary)
+        if self.processes.is_main:
+            summaries.write_summary(self.run_dir, summary)
         return summary
 
 
