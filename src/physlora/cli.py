@@ -121,6 +121,24 @@ def eval_command(
     typer.echo(f"predictions: {run_dir / 'predictions.jsonl'}")
 
 
+@app.command("forgetting")
+def forgetting_command(
+    run_dir: RunArgument,
+    max_items: Annotated[
+        Optional[int], typer.Option("--max-items", min=1, help="Evaluate only the first N items of each test split.")
+    ] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option("--batch-size", min=1, help="Items per batch for scoring and generation.")
+    ] = None,
+) -> None:
+    """Measure forgetting of a run trained with --init-from: the parent's test split before and after, and the new gain."""
+    from physlora.eval.forgetting import FORGETTING_FILE, evaluate_forgetting
+
+    with _exit_on_user_error():
+        evaluate_forgetting(run_dir, max_items=max_items, batch_size=batch_size)
+    typer.echo(f"forgetting: {run_dir / FORGETTING_FILE}")
+
+
 @app.command("report")
 def report_command(run_dir: RunArgument) -> None:
     """Write RUN/report.md, RUN/report.html and RUN/plots/ from the files in the run folder."""
@@ -172,6 +190,10 @@ def train_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Delete the metrics, summary, adapter and checkpoints of an earlier run in output.dir first.")
     ] = False,
+    init_from: Annotated[
+        Optional[Path],
+        typer.Option("--init-from", help="Start from the adapter of this finished run folder (sets training.init_from)."),
+    ] = None,
 ) -> None:
     """Train the LoRA adapter into output.dir: config.yaml, metrics.jsonl, summary.json, checkpoints/, adapter/.
 
@@ -183,8 +205,8 @@ def train_command(
 
     with _exit_on_user_error():
         if resume is not None:
-            if overwrite:
-                raise ConfigError("--overwrite starts a new run, so it cannot be combined with --resume RUN")
+            if overwrite or init_from is not None:
+                raise ConfigError("--overwrite and --init-from start a new run, so they cannot be combined with --resume RUN")
             run_config = _load_resumed(resume, config, preset, overrides)
             limit = max_steps if max_steps is not None else run_config.training.max_steps
             done = finished_summary(resume, limit)
@@ -192,7 +214,8 @@ def train_command(
                 typer.echo(f"{resume} already finished (status {done['status']}, {done['steps']} steps); nothing to resume")
                 return
         else:
-            run_config = _load(config, preset, overrides)
+            extra = [f"training.init_from={init_from}"] if init_from is not None else []
+            run_config = _load(config, preset, [*(overrides or []), *extra])
         with _TrainProgressBar() as progress:
             summary = train_run(
                 run_config, resume=resume is not None, max_steps=max_steps, progress=progress, overwrite=overwrite
