@@ -111,6 +111,9 @@ def check_validation_records(training: TrainingConfig, validation_records: list[
 
 
 def save_best_adapter(model, run_dir: Path, record: dict, step: int) -> None:
+    # NOTE: this is written before the epoch-end checkpoint. A crash between the two leaves a best adapter
+    # from an epoch that the resumed run trains again. CPU training is deterministic, so it writes the same
+    # weights again there, but on a GPU the repeated epoch may differ and not replace them.
     folder = run_dir / BEST_ADAPTER_DIR
     checkpoints.save_adapter(model, folder)
     write_json_atomic(folder / BEST_MARKER, {"epoch": record["epoch"], "step": step, "val_loss": record["val_loss"]})
