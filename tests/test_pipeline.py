@@ -81,7 +81,7 @@ def test_continued_run_measures_forgetting(finished_run, tmp_path):
     result = json.loads((child / "forgetting.json").read_text(encoding="utf-8"))
     assert result["parent_run"] == str(finished_run)
     parent_test_items = len((finished_run / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines())
-    assert result["splits"]["previous"]["n_items"] == min(4, parent_test_items)
+    assert result["comparisons"]["previous"]["n_items"] == min(4, parent_test_items)
     assert "## Continual adaptation and forgetting" in (child / "report.md").read_text(encoding="utf-8")
 
     forgetting_time = (child / "forgetting.json").stat().st_mtime_ns

@@ -15,6 +15,7 @@ from physlora.report.continual import change_verdict
         ({"value": 0.1, "low": 0.02, "high": 0.2}, "previous", "improved"),
         ({"value": 0.1, "low": 0.02, "high": 0.2}, "new", "significant gain"),
         ({"value": -0.1, "low": -0.2, "high": -0.01}, "new", "significant loss"),
+        ({"value": 0.1, "low": 0.02, "high": 0.2}, "new_vs_previous", "significant gain"),
         (None, "new", "n/a"),
     ],
 )

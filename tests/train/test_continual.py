@@ -92,9 +92,14 @@ def test_forgetting_numbers_and_report(make_config, parent_run, tmp_path):
 
     result = evaluate_forgetting(run_dir, max_items=6)
     assert result == json.loads((run_dir / "forgetting.json").read_text(encoding="utf-8"))
-    previous, new = result["splits"]["previous"], result["splits"]["new"]
-    assert (previous["n_items"], new["n_items"]) == (6, 6)
-    assert (previous["before"], new["before"]) == ("previous adapter", "base model")
+    comparisons = result["comparisons"]
+    previous, new, new_vs_previous = comparisons["previous"], comparisons["new"], comparisons["new_vs_previous"]
+    assert (previous["n_items"], new["n_items"], new_vs_previous["n_items"]) == (6, 6, 6)
+    assert (previous["before"], new["before"], new_vs_previous["before"]) == ("previous adapter", "base model",
+                                                                               "previous adapter")
+    assert [entry["split"] for entry in comparisons.values()] == ["previous", "new", "new"]
+    # The new adapter on the new split is scored once and shared by both comparisons on that split.
+    assert new["metrics"]["overall"]["loss"]["adapted"] == new_vs_previous["metrics"]["overall"]["loss"]["adapted"]
 
     # The parent adapter on its own test items gives the numbers `physlora eval` gives for the parent run.
     parent_eval = evaluate_run(parent_run, max_items=6)["metrics"]["overall"]
@@ -113,6 +118,7 @@ def test_forgetting_numbers_and_report(make_config, parent_run, tmp_path):
     report = write_report(run_dir).read_text(encoding="utf-8")
     assert "## Continual adaptation and forgetting" in report
     assert f"previous adapter {before['loss']['base']:.4f}, new adapter {before['loss']['adapted']:.4f}" in report
+    assert "| new test split | token F1 | 6 | previous adapter |" in report
     assert "| previous test split | token F1 | 6 | previous adapter |" in report
     assert f"Training started from the adapter of {parent_run}" in report
 

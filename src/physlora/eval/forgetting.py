@@ -1,13 +1,16 @@
 """Forgetting of a continual run: the parent's test items before and after the new training, beside the new gain.
 
-For a run trained with `training.init_from`, one loaded base model carries both adapters, so all four
-measurements use the same weights, tokenizer, prompts, limits and metric code as `physlora eval`:
+For a run trained with `training.init_from`, one loaded base model carries both adapters, so every
+measurement uses the same weights, tokenizer, prompts, limits and metric code as `physlora eval`:
 
 - previous split (the parent run's test file): the parent adapter ("before") against the new adapter ("after");
-- new split (this run's test file): the base model ("before") against the new adapter ("after").
+- new split (this run's test file): the base model ("before") against the new adapter ("after"), the gain
+  of both trainings together;
+- new split again: the parent adapter ("before") against the new adapter ("after"), the gain of the new
+  training alone.
 
 Each comparison is paired on the same items with the same bootstrap as eval.json. The results go to
-RUN/forgetting.json, and the per-item rows to RUN/forgetting-previous.jsonl and RUN/forgetting-new.jsonl.
+RUN/forgetting.json, and the per-item rows to RUN/forgetting-<comparison>.jsonl.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from physlora.data.records import Record
 from physlora.errors import ConfigError
 from physlora.eval.aggregate import BootstrapSettings, summarize
 from physlora.eval.generation import resolve_max_new_tokens
-from physlora.eval.predictions import build_rows, write_predictions
+from physlora.eval.predictions import ModelOutputs, build_rows, write_predictions
 from physlora.eval.runner import _load_adapted_model, _plan, _run_model, data_dir_of, evaluation_settings, read_split
 from physlora.eval.runner import run_config_of
 from physlora.io import write_json_atomic
@@ -34,6 +37,13 @@ FORGETTING_FILE = "forgetting.json"
 FORMAT_VERSION = 1
 NEW_ADAPTER = "default"
 PREVIOUS_ADAPTER = "previous"
+# Comparison name -> (split, label of the "before" model, its adapter or None for the base model).
+# The "after" model is always the new adapter.
+COMPARISONS = {
+    "previous": ("previous", "previous adapter", PREVIOUS_ADAPTER),
+    "new": ("new", "base model", None),
+    "new_vs_previous": ("new", "previous adapter", PREVIOUS_ADAPTER),
+}
 
 
 def evaluate_forgetting(run_dir: Path, max_items: int | None = None, *, batch_size: int | None = None) -> dict:
@@ -63,20 +73,19 @@ def evaluate_forgetting(run_dir: Path, max_items: int | None = None, *, batch_si
     model, bundle = _load_adapted_model(config, run_dir)
     model = load_checked_adapter(model, parent_dir / "adapter", PREVIOUS_ADAPTER)
     bootstrap = BootstrapSettings(evaluation.bootstrap_samples, evaluation.confidence, evaluation.seed)
-    comparisons = {
-        "previous": ("previous adapter", PREVIOUS_ADAPTER),
-        "new": ("base model", None),
-    }
-    splits = {}
-    for name, (before_label, before_adapter) in comparisons.items():
-        rows, limit = _compare(model, bundle, config, evaluation, records[name], before_adapter)
+    scorer = _Scorer(model, bundle, config, evaluation, records)
+    comparisons = {}
+    for name, (split, before_label, before_adapter) in COMPARISONS.items():
+        rows = build_rows(records[split], {"base": scorer.outputs(split, before_adapter),
+                                           "adapted": scorer.outputs(split, NEW_ADAPTER)})
         write_predictions(run_dir / f"forgetting-{name}.jsonl", rows)
-        splits[name] = {
-            "data_file": str(files[name]),
+        comparisons[name] = {
+            "split": split,
+            "data_file": str(files[split]),
             "n_items": len(rows),
             "before": before_label,
             "after": "new adapter",
-            **limit,
+            **scorer.limits[split],
             "metrics": summarize(rows, bootstrap),
         }
 
@@ -88,7 +97,7 @@ def evaluate_forgetting(run_dir: Path, max_items: int | None = None, *, batch_si
             "bootstrap_samples": evaluation.bootstrap_samples, "confidence": evaluation.confidence,
             "seed": evaluation.seed, "model": config.model.name,
         },
-        "splits": splits,
+        "comparisons": comparisons,
         "time_s": time.perf_counter() - started,
     }
     write_json_atomic(run_dir / FORGETTING_FILE, result)
@@ -96,27 +105,36 @@ def evaluate_forgetting(run_dir: Path, max_items: int | None = None, *, batch_si
     return result
 
 
-def _compare(model, bundle, config: RunConfig, evaluation: EvaluationConfig, records: list[Record],
-             before_adapter: str | None) -> tuple[list[dict], dict]:
-    """Score `records` with the "before" model and with the new adapter, and return the rows and generation limit.
+class _Scorer:
+    """Model outputs per (split, adapter), each computed once. Adapter None is the base model."""
 
-    The rows keep the field names of predictions.jsonl. Their "base" is the "before" model (the base model
-    or the previous adapter) and their "adapted" is the new adapter.
-    """
-    limit = resolve_max_new_tokens(evaluation, bundle.tokenizer, bundle.family, [record.answer for record in records])
-    plan = _plan(config, evaluation, records, limit)
-    logger.info("scoring %d items with the %s and the new adapter", len(records), before_adapter or "base model")
-    if before_adapter is None:
-        before = _run_model(model, bundle, plan, adapter_enabled=False, on_batch=_ignore)
-    else:
-        with _active_adapter(model, before_adapter):
-            before = _run_model(model, bundle, plan, adapter_enabled=True, on_batch=_ignore)
-    after = _run_model(model, bundle, plan, adapter_enabled=True, on_batch=_ignore)
-    return build_rows(records, {"base": before, "adapted": after}), limit
+    def __init__(self, model, bundle, config: RunConfig, evaluation: EvaluationConfig,
+                 records: dict[str, list[Record]]) -> None:
+        self.model, self.bundle = model, bundle
+        self.limits = {split: resolve_max_new_tokens(evaluation, bundle.tokenizer, bundle.family,
+                                                     [record.answer for record in split_records])
+                       for split, split_records in records.items()}
+        self.plans = {split: _plan(config, evaluation, records[split], self.limits[split]) for split in records}
+        self.cache: dict[tuple[str, str | None], ModelOutputs] = {}
+
+    def outputs(self, split: str, adapter: str | None) -> ModelOutputs:
+        key = (split, adapter)
+        if key not in self.cache:
+            logger.info("scoring %d %s items with the %s", len(self.plans[split]["prompts"]), split,
+                        f"{adapter} adapter" if adapter else "base model")
+            if adapter is None:
+                self.cache[key] = _run_model(self.model, self.bundle, self.plans[split], adapter_enabled=False,
+                                             on_batch=_ignore)
+            else:
+                with _active_adapter(self.model, adapter):
+                    self.cache[key] = _run_model(self.model, self.bundle, self.plans[split], adapter_enabled=True,
+                                                 on_batch=_ignore)
+        return self.cache[key]
 
 
 @contextlib.contextmanager
 def _active_adapter(model, name: str):
+    """Make `name` the active adapter, then the new adapter again."""
     model.set_adapter(name)
     try:
         yield

@@ -1,8 +1,8 @@
 """Report parts about how training ended (best epoch, early stopping) and about continual adaptation.
 
 The forgetting table reads RUN/forgetting.json, written by `physlora forgetting RUN`. "Before" is the
-parent adapter on the previous test split and the base model on the new test split. "After" is
-the new adapter on both.
+parent adapter on the previous test split, and the base model or the parent adapter on the new test
+split. "After" is always the new adapter.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from physlora.report.evaluation import METRIC_LABELS, metric_rows
 from physlora.report.runfolder import RunFiles
 
 SPLIT_LABELS = {"previous": "previous test split", "new": "new test split"}
+COMPARISON_ORDER = ("previous", "new", "new_vs_previous")
 
 
 def stopping_findings(files: RunFiles) -> list[str]:
@@ -45,7 +46,7 @@ def change_verdict(difference: dict | None, split: str) -> str:
         return "no significant change"
     if difference["value"] < 0:
         return "forgetting" if split == "previous" else "significant loss"
-    return "significant gain" if split == "new" else "improved"
+    return "improved" if split == "previous" else "significant gain"
 
 
 def forgetting_section(files: RunFiles) -> list[Block]:
@@ -53,27 +54,30 @@ def forgetting_section(files: RunFiles) -> list[Block]:
     result = files.forgetting
     if result is None:
         return []
-    splits = result.get("splits", {})
+    comparisons = result.get("comparisons", {})
     rows, loss_lines = [], []
-    for split in ("previous", "new"):
-        entry = splits.get(split)
+    for name in COMPARISON_ORDER:
+        entry = comparisons.get(name)
         if not entry:
             continue
+        split = entry["split"]
         overall = entry["metrics"]["overall"]
-        for name, measure in metric_rows(overall):
+        for metric, measure in metric_rows(overall):
             difference = measure["difference"]
-            rows.append([SPLIT_LABELS[split], METRIC_LABELS[name], str(measure["n"]), entry["before"],
+            rows.append([SPLIT_LABELS[split], METRIC_LABELS[metric], str(measure["n"]), entry["before"],
                          fmt.interval(measure["base"]), fmt.interval(measure["adapted"]),
                          fmt.interval(difference, as_points=True), change_verdict(difference, split)])
         loss = overall.get("loss") or {}
-        loss_lines.append(f"Loss on the {SPLIT_LABELS[split]} ({entry['n_items']} items, {entry['data_file']}): "
+        loss_lines.append(f"Loss on the {SPLIT_LABELS[split]} ({entry['n_items']} items, {entry['data_file']}), "
+                          f"{entry['before']} against the new adapter: "
                           f"{entry['before']} {fmt.loss(loss.get('base'))}, "
                           f"new adapter {fmt.loss(loss.get('adapted'))} "
                           f"({fmt.signed(loss.get('difference'))}).")
     settings = result.get("settings", {})
     intro = (f"Continual adaptation from {result.get('parent_run', 'n/a')}. On the previous test split, before is the "
              "parent adapter, so a negative difference is forgetting. On the new test split, before is the base "
-             "model, so a positive difference is the gain from the new data. Differences are paired on the same "
+             "model (the gain of both trainings) and then the parent adapter (the gain of the new training "
+             "alone). Differences are paired on the same "
              f"items, with {settings.get('bootstrap_samples', 'n/a')} bootstrap resamples at confidence "
              f"{settings.get('confidence', 'n/a')}; a verdict other than no significant change needs an interval "
              "that excludes 0.")
