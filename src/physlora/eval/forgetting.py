@@ -120,8 +120,8 @@ class _Scorer:
     def outputs(self, split: str, adapter: str | None) -> ModelOutputs:
         key = (split, adapter)
         if key not in self.cache:
-            logger.info("scoring %d %s items with the %s", len(self.plans[split]["prompts"]), split,
-                        f"{adapter} adapter" if adapter else "base model")
+            model_name = {None: "base model", NEW_ADAPTER: "new adapter"}.get(adapter, f"{adapter} adapter")
+            logger.info("scoring %d %s items with the %s", len(self.plans[split]["prompts"]), split, model_name)
             if adapter is None:
                 self.cache[key] = _run_model(self.model, self.bundle, self.plans[split], adapter_enabled=False,
                                              on_batch=_ignore)
