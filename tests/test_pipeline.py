@@ -71,3 +71,19 @@ def test_missing_data_says_how_to_point_at_it(tmp_path, t5_tokenizer_path, monke
     monkeypatch.setenv("PHYSLORA_DATA_DIR", str(tmp_path / "nothing-here"))
     with pytest.raises(DataError, match="set PHYSLORA_DATA_DIR or data.data_dir"):
         run_pipeline(small_config(tmp_path / "run"))
+
+
+def test_continued_run_measures_forgetting(finished_run, tmp_path):
+    child = tmp_path / "child"
+    run_pipeline(small_config(child, f"training.init_from={finished_run}"))
+    stages = json.loads((child / "stages.json").read_text(encoding="utf-8"))
+    assert sorted(stages) == ["data", "eval", "forgetting", "train"]
+    result = json.loads((child / "forgetting.json").read_text(encoding="utf-8"))
+    assert result["parent_run"] == str(finished_run)
+    parent_test_items = len((finished_run / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines())
+    assert result["comparisons"]["previous"]["n_items"] == min(4, parent_test_items)
+    assert "## Continual adaptation and forgetting" in (child / "report.md").read_text(encoding="utf-8")
+
+    forgetting_time = (child / "forgetting.json").stat().st_mtime_ns
+    run_pipeline(small_config(child, f"training.init_from={finished_run}"))
+    assert (child / "forgetting.json").stat().st_mtime_ns == forgetting_time

@@ -126,6 +126,24 @@ def eval_command(
     typer.echo(f"predictions: {run_dir / 'predictions.jsonl'}")
 
 
+@app.command("forgetting")
+def forgetting_command(
+    run_dir: RunArgument,
+    max_items: Annotated[
+        Optional[int], typer.Option("--max-items", min=1, help="Evaluate only the first N items of each test split.")
+    ] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option("--batch-size", min=1, help="Items per batch for scoring and generation.")
+    ] = None,
+) -> None:
+    """Measure forgetting of a run trained with --init-from: the parent's test split before and after, and the new gain."""
+    from physlora.eval.forgetting import FORGETTING_FILE, evaluate_forgetting
+
+    with _exit_on_user_error():
+        evaluate_forgetting(run_dir, max_items=max_items, batch_size=batch_size)
+    typer.echo(f"forgetting: {run_dir / FORGETTING_FILE}")
+
+
 @app.command("report")
 def report_command(run_dir: RunArgument) -> None:
     """Write RUN/report.md, RUN/report.html and RUN/plots/ from the files in the run folder.
@@ -192,6 +210,10 @@ def train_command(
         Optional[str], typer.Option("--report-to", help="Comma-separated trackers besides metrics.jsonl: tensorboard, mlflow "
                                     "(sets training.report_to).")
     ] = None,
+    init_from: Annotated[
+        Optional[Path],
+        typer.Option("--init-from", help="Start from the adapter of this finished run folder (sets training.init_from)."),
+    ] = None,
 ) -> None:
     """Train the LoRA adapter into output.dir: config.yaml, metrics.jsonl, summary.json, checkpoints/, adapter/.
 
@@ -205,6 +227,11 @@ def train_command(
     if report_to is not None:
         names = ", ".join(name.strip() for name in report_to.split(",") if name.strip())
         overrides = [*(overrides or []), f"training.report_to=[{names}]"]
+    if resume is not None and (overwrite or init_from is not None):
+        with _exit_on_user_error():
+            raise ConfigError("--overwrite and --init-from start a new run, so they cannot be combined with --resume RUN")
+    if init_from is not None:
+        overrides = [*(overrides or []), f"training.init_from={init_from}"]
     if num_processes > 1 and launched_process_count() == 1:
         from physlora.train.distributed import Processes
         from physlora.train.launch import launch_training
@@ -220,13 +247,14 @@ def train_command(
 
     with _exit_on_user_error():
         if resume is not None:
-            if overwrite:
-                raise ConfigError("--overwrite starts a new run, so it cannot be combined with --resume RUN")
             run_config = _load_resumed(resume, config, preset, overrides)
             limit = max_steps if max_steps is not None else run_config.training.max_steps
             done = finished_summary(resume, limit)
             if done is not None:
-                typer.echo(f"{resume} already finished (status {done['status']}, {done['steps']} steps); nothing to resume")
+                typer.echo(
+                    f"{resume} already finished (status {done['status']}, {done['steps']} steps); nothing to resume. "
+                    f"To train it further, start a new run from its adapter: physlora train --init-from {resume} ..."
+                )
                 return
         else:
             run_config = _load(config, preset, overrides)

@@ -1,4 +1,4 @@
-"""The main job: data build, training, evaluation and report in one call.
+"""The main job: data build, training, evaluation, the forgetting measurement of continued runs, and report.
 
 A stage is skipped when its outputs exist and were produced from the same settings. Each finished
 stage records a fingerprint (a hash of the config values that determine its output, and those of the
@@ -41,6 +41,8 @@ def stage_fingerprints(config: RunConfig) -> dict[str, str]:
     fingerprints = {"data": _digest(data_inputs)}
     fingerprints["train"] = _digest([fingerprints["data"], dumped["model"], dumped["lora"], dumped["training"]])
     fingerprints["eval"] = _digest([fingerprints["train"], dumped["evaluation"]])
+    # Forgetting is measured with the evaluation settings, and only for runs with training.init_from.
+    fingerprints["forgetting"] = fingerprints["eval"]
     return fingerprints
 
 
@@ -65,6 +67,7 @@ def _outputs_present(config: RunConfig, stage: str) -> bool:
         "data": [data_dir_of(config) / name for name in ("train.jsonl", "validation.jsonl", "test.jsonl", "audit.json")],
         "train": [run_dir / "summary.json", run_dir / "adapter" / "adapter_config.json"],
         "eval": [run_dir / "eval.json", run_dir / "predictions.jsonl"],
+        "forgetting": [run_dir / "forgetting.json"],
     }[stage]
     return all(path.is_file() for path in required)
 
@@ -73,7 +76,8 @@ def _training_finished(run_dir: Path) -> bool:
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
         return False
-    return json.loads(summary_path.read_text(encoding="utf-8")).get("status") in {"finished", "max_steps"}
+    status = json.loads(summary_path.read_text(encoding="utf-8")).get("status")
+    return status in {"finished", "max_steps", "early_stopped"}
 
 
 def run_pipeline(config: RunConfig, *, force: bool = False, progress_for: ProgressFactory | None = None) -> Path:
@@ -125,6 +129,14 @@ def run_pipeline(config: RunConfig, *, force: bool = False, progress_for: Progre
         write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
         evaluate_run(run_dir, progress=progress_for("eval"))
         _record_stage(run_dir, state, "eval", fingerprints["eval"], time.perf_counter() - started)
+        state.pop("forgetting", None)
+
+    if config.training.init_from is not None and not up_to_date("forgetting"):
+        from physlora.eval.forgetting import evaluate_forgetting
+
+        started = time.perf_counter()
+        evaluate_forgetting(run_dir)
+        _record_stage(run_dir, state, "forgetting", fingerprints["forgetting"], time.perf_counter() - started)
 
     report_path = write_report(run_dir)
     log_report_artifacts(run_dir)

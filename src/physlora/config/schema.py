@@ -69,6 +69,8 @@ class DataConfig(Section):
     """Drop questions the topic classifier does not consider physics (sources without subject labels only)."""
     topic_classifier: Literal["lexicon"] = "lexicon"
     """Component that filters physics questions and tags their topic."""
+    topics: list[Literal[TOPICS]] | None = None
+    """Keep only records tagged with one of these topics (after topic tagging); None keeps every topic."""
     include_explanation: bool = False
     """Append the explanation (SciQ support text) to the free-form target after the answer."""
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -186,6 +188,22 @@ class TrainingConfig(Section):
     """MLflow tracking URI; None uses MLFLOW_TRACKING_URI, else an SQLite store at <output.dir>/mlflow/mlflow.db."""
     mlflow_experiment: str = "physlora"
     """MLflow experiment that the run is recorded under."""
+    early_stopping_patience: int | None = Field(default=None, ge=1)
+    """Stop after this many epochs without a validation-loss improvement; None trains every epoch."""
+    early_stopping_min_delta: float = Field(default=0.0, ge=0)
+    """Smallest fall of the validation loss (nats per token) that counts as an improvement."""
+    init_from: str | None = None
+    """Run folder whose adapter (RUN/adapter) is the starting point instead of a fresh adapter."""
+    replay_fraction: float = Field(default=0.0, ge=0, le=1)
+    """Fraction of the `init_from` run's training split mixed into the training data (deterministic per seed)."""
+
+    @model_validator(mode="after")
+    def _continual_settings_fit(self) -> TrainingConfig:
+        if self.replay_fraction > 0 and self.init_from is None:
+            raise ValueError("training.replay_fraction needs training.init_from, the run whose training data is replayed")
+        if self.early_stopping_min_delta > 0 and self.early_stopping_patience is None:
+            raise ValueError("training.early_stopping_min_delta has no effect without training.early_stopping_patience")
+        return self
 
 
 class EvaluationConfig(Section):

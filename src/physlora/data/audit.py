@@ -12,7 +12,8 @@ from physlora.data.stats import SourceStats
 from physlora.data.sources import SkippedSource
 
 RECONCILIATION_RULE = (
-    "read = rejected + filtered_non_physics + duplicates_removed + subsampled_away + leakage_removed + kept"
+    "read = rejected + filtered_non_physics + excluded_by_topic + duplicates_removed + subsampled_away"
+    " + leakage_removed + kept"
 )
 
 
@@ -26,8 +27,8 @@ def count_table(splits: dict[str, list[Record]], field: str, rows: list[str]) ->
 
 
 def reconciliation(stats: list[SourceStats], splits: dict[str, list[Record]]) -> dict[str, Any]:
-    """Check read = rejected + filtered + duplicates + subsampled + leakage removed + kept for every source,
-    and that the kept records of all sources are exactly the records in the split files."""
+    """Check read = rejected + filtered + excluded by topic + duplicates + subsampled + leakage removed + kept
+    for every source, and that the kept records of all sources are exactly the records in the split files."""
     per_source = {}
     for entry in stats:
         unaccounted = entry.unaccounted()
@@ -116,6 +117,11 @@ def render_markdown(audit: dict[str, Any]) -> str:
          s["leakage_removed"], s["kept"]]
         for label, s in audit["sources"].items()
     ]  # fmt: skip
+    if audit["config"].get("topics") is not None:
+        # The column appears only when data.topics selects topics, because otherwise it is 0 for every source.
+        header.insert(4, "other topic")
+        for row, source in zip(rows, audit["sources"].values()):
+            row.insert(4, source["excluded_by_topic"])
     lines += _table(header, rows)
     for label, source in audit["sources"].items():
         if source["rejected"]:

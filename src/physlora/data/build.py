@@ -48,6 +48,8 @@ def build_dataset(
     sources, skipped = _read_sources(data)
     stats = {source.stats.label: source.stats for source in sources}
     tagged = {source.stats.label: _filter_and_tag(source, classifier, data.physics_only) for source in sources}
+    if data.topics is not None:
+        tagged = select_topics(tagged, stats, data.topics)
     records, ids_renamed = _deduplicate_and_subsample(tagged, stats, data)
 
     splits, leaked = remove_leakage(stratified_split(records, data.split_fractions, data.seed))
@@ -150,6 +152,30 @@ def _filter_and_tag(source: SourceData, classifier: TopicClassifier, physics_onl
             f"{stats.filtered} not physics). {_suggest_fixes(stats, physics_only)}"
         )
     return records
+
+
+def select_topics(
+    tagged: dict[str, list[Record]], stats: dict[str, SourceStats], topics: list[str]
+) -> dict[str, list[Record]]:
+    """Keep the records whose topic is in `topics` and count the rest per source.
+
+    Raises DataError when no source has a record of those topics, with the topic counts that were found.
+    """
+    selected = {}
+    found: Counter = Counter()
+    for label, records in tagged.items():
+        found.update(record.topic for record in records)
+        selected[label] = [record for record in records if record.topic in topics]
+        stats[label].topic_excluded = len(records) - len(selected[label])
+    if not any(selected.values()):
+        counts = ", ".join(f"{topic} {count}" for topic, count in found.most_common())
+        raise DataError(
+            f"no record is tagged with a topic in data.topics={topics}; the sources give {counts}. "
+            "Choose topics from that list or add sources that cover them"
+        )
+    logger.info("kept %d records of topics %s, excluded %d of other topics", sum(map(len, selected.values())),
+                ", ".join(topics), sum(entry.topic_excluded for entry in stats.values()))
+    return selected
 
 
 def _suggest_fixes(stats: SourceStats, physics_only: bool) -> str:

@@ -21,7 +21,7 @@ FILTERED_EXAMPLES = 5
 @dataclass
 class SourceStats:
     """Counts of one source through the pipeline. They reconcile as
-    read = rejected + filtered + duplicates + subsampled + leakage_removed + kept.
+    read = rejected + filtered + topic_excluded + duplicates + subsampled + leakage_removed + kept.
     """
 
     label: str
@@ -34,6 +34,8 @@ class SourceStats:
     rejected_examples: dict[str, list[str]] = field(default_factory=dict)
     filtered: int = 0
     filtered_examples: list[str] = field(default_factory=list)
+    topic_excluded: int = 0
+    """Physics records whose topic is not in data.topics."""
     duplicates: int = 0
     subsampled: int = 0
     leakage_removed: int = 0
@@ -74,7 +76,8 @@ class SourceStats:
 
     def unaccounted(self) -> int:
         """Rows read but in no category; 0 when the counts reconcile."""
-        accounted = self.rejected_total + self.filtered + self.duplicates + self.subsampled + self.leakage_removed
+        accounted = self.rejected_total + self.filtered + self.topic_excluded + self.duplicates + self.subsampled
+        accounted += self.leakage_removed
         return self.read - accounted - self.kept
 
     def to_dict(self) -> dict:
@@ -88,6 +91,7 @@ class SourceStats:
             "rejected_examples": self.rejected_examples,
             "filtered_non_physics": self.filtered,
             "filtered_examples": self.filtered_examples,
+            "excluded_by_topic": self.topic_excluded,
             "duplicates_removed": self.duplicates,
             "subsampled_away": self.subsampled,
             "leakage_removed": self.leakage_removed,

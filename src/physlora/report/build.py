@@ -15,6 +15,7 @@ from physlora.report import formatting as fmt
 from physlora.report import plots
 from physlora.report.analysis import overfitting
 from physlora.report.checks import FAIL, Check, run_checks
+from physlora.report.continual import forgetting_section, stopping_findings
 from physlora.report.document import Block, Document, Heading, Image, Paragraph, Table, render_html, render_markdown
 from physlora.report.evaluation import METRIC_LABELS, evaluation_section, examples_section, metric_rows, verdict
 from physlora.report.runfolder import RunFiles, read_run_folder
@@ -79,7 +80,7 @@ def _evaluation_findings(files: RunFiles) -> list[str]:
 
 
 def findings_section(files: RunFiles, checks: list[Check]) -> list[Block]:
-    findings = _training_findings(files) + _evaluation_findings(files)
+    findings = _training_findings(files) + stopping_findings(files) + _evaluation_findings(files)
     failed = [check.name for check in checks if check.status == FAIL]
     if failed:
         findings.append("Consistency checks FAILED: " + "; ".join(failed) + ".")
@@ -125,6 +126,7 @@ def build_document(files: RunFiles) -> Document:
     document.add(*_training_plots(files, folder))
     document.add(*gradient_section(files))
     document.add(*evaluation_section(files, _accuracy_plot(files, folder)))
+    document.add(*forgetting_section(files))
     document.add(*examples_section(files))
     document.add(*checks_section(checks))
     document.add(*missing_section(files))

@@ -29,6 +29,7 @@ class RunFiles:
     predictions: list[dict] | None = None
     audit: dict | None = None
     audit_path: Path | None = None
+    forgetting: dict | None = None
     missing: list[str] = field(default_factory=list)
 
     @property
@@ -125,4 +126,7 @@ def read_run_folder(run_dir: Path) -> RunFiles:
     files.audit_path = (Path(data_dir) if data_dir else run_dir / "data") / "audit.json"
     label = "data/audit.json" if files.audit_path == run_dir / "data" / "audit.json" else str(files.audit_path)
     files.audit = _read_json(files.audit_path, files, "written by `physlora data build`", label=label)
+    # Only a run trained from another run's adapter has a forgetting measurement to miss.
+    if files.config_value("training.init_from") or (run_dir / "forgetting.json").is_file():
+        files.forgetting = _read_json(run_dir / "forgetting.json", files, f"run `physlora forgetting {run_dir}`")
     return files

@@ -26,8 +26,8 @@ KEY_SETTINGS = [
     ("max target length", "training.max_target_length"), ("evaluation split", "evaluation.split"),
 ]
 AUDIT_KEYS = ("splits", "sources", "topics", "duplicates", "leakage", "tokens")
-SOURCE_COLUMNS = ("read", "rejected", "filtered_non_physics", "duplicates_removed", "subsampled_away",
-                  "leakage_removed", "kept")
+SOURCE_COLUMNS = ("read", "rejected", "filtered_non_physics", "excluded_by_topic", "duplicates_removed",
+                  "subsampled_away", "leakage_removed", "kept")
 
 
 def configuration_section(files: RunFiles) -> list[Block]:
@@ -82,8 +82,8 @@ def audit_section(files: RunFiles) -> list[Block]:
     if isinstance(audit.get("splits"), dict):
         blocks += [Paragraph("Records per split:"), _scalar_table(audit["splits"], "split")]
     if isinstance(audit.get("sources"), dict):
-        blocks += [Paragraph("Rows per source: read, rejected as malformed, filtered as not physics, duplicates, "
-                             "subsampled away, removed as leakage, and kept:"),
+        blocks += [Paragraph("Rows per source: read, rejected as malformed, filtered as not physics, excluded as "
+                             "another topic than data.topics, duplicates, subsampled away, removed as leakage, and kept:"),
                    _scalar_table(audit["sources"], "source", SOURCE_COLUMNS)]
     if isinstance(audit.get("source_by_split"), dict):
         blocks += [Paragraph("Records per source and split:"), _scalar_table(audit["source_by_split"], "source")]

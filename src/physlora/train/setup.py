@@ -95,7 +95,7 @@ def build_adapted_model(config: RunConfig, device_type: str) -> AdaptedModel:
 
 
 # Files and folders of a training run; data/, eval and report files in the same run folder are kept.
-TRAINING_OUTPUTS = (METRICS_FILE, "summary.json", "adapter", CHECKPOINTS)
+TRAINING_OUTPUTS = (METRICS_FILE, "summary.json", "adapter", "adapter-best", "adapter-last", CHECKPOINTS)
 
 
 def prepare_fresh_run_folder(run_dir: Path, overwrite: bool) -> None:

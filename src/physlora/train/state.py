@@ -50,7 +50,7 @@ def finished_summary(run_dir: Path, max_steps: int | None) -> dict | None:
     summary = summaries.read_summary(run_dir)
     if summary is None:
         return None
-    if summary["status"] == summaries.FINISHED:
+    if summary["status"] in (summaries.FINISHED, summaries.EARLY_STOPPED):
         return summary
     if summary["status"] == summaries.MAX_STEPS and max_steps is not None and summary["steps"] >= max_steps:
         return summary

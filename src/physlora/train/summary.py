@@ -26,6 +26,7 @@ FINISHED = "finished"
 STOPPED_NAN = "stopped_nan"
 INTERRUPTED = "interrupted"
 MAX_STEPS = "max_steps"
+EARLY_STOPPED = "early_stopped"
 
 
 def versions() -> dict:

@@ -25,6 +25,8 @@ from physlora.errors import RunFolderError, TrainingError
 from physlora.io import create_folder, write_text_atomic
 from physlora.models.scoring import label_logprobs, mean_loss
 from physlora.train import checkpoint as checkpoints
+from physlora.train import continual
+from physlora.train import early_stopping as stopping
 from physlora.train import summary as summaries
 from physlora.train.batching import (
     MicroBatch,
@@ -97,6 +99,8 @@ class Trainer:
         self.epoch_records: list[dict] = []
         self.metrics: MetricsWriter | None = None
         self.checkpoint: Path | None = None
+        self.parent = continual.resolve_parent(self.config)
+        self.early_stopping = stopping.EarlyStopping.from_records(self.training, [])
 
     def run(self) -> dict:
         if self.resume:
@@ -130,7 +134,12 @@ class Trainer:
         if self.training.num_threads:
             torch.set_num_threads(self.training.num_threads)
         train_records, validation_records = load_splits(self.config)
+        stopping.check_validation_records(self.training, validation_records)
+        if self.parent is not None:
+            train_records = continual.add_replay(self.parent, self.config, train_records)
         adapted = build_adapted_model(self.config, self.device_type)
+        if self.parent is not None:
+            continual.load_parent_weights(adapted.model, self.parent)
         self.model, self.family, self.precision = adapted.model, adapted.family, adapted.precision
         self.params = adapted.params
         self.pad_token_id = adapted.tokenizer.pad_token_id
@@ -204,6 +213,7 @@ class Trainer:
         if self.resume and self.processes.is_main:
             kept = keep_until_checkpoint(path, self.state.step, self.state.epochs_done)
             self.epoch_records = [record for record in kept if record.get("type") == "epoch"]
+            self.early_stopping = stopping.EarlyStopping.from_records(self.training, self.epoch_records)
         self.metrics = open_metrics_writer(path, self.config, resume=self.resume, is_main=self.processes.is_main)
         if self.resume:
             self._write_event("resume", checkpoint=self.checkpoint.name if self.checkpoint else None)
@@ -215,6 +225,9 @@ class Trainer:
     def _train(self, stop_request: StopRequest) -> str:
         self.progress(ProgressEvent("start", self.state.step, self.total_steps, self.state.epoch))
         for epoch in range(self.state.epoch, self.epochs + 1):
+            # Only the first process measures the validation loss, so its decision is shared with the others.
+            if self.processes.any(self.processes.is_main and self.early_stopping.should_stop):
+                return summaries.EARLY_STOPPED
             self.state.epoch = epoch
             order = epoch_batches(self.lengths, self.training.batch_size, self.training.seed, epoch,
                                   self.training.group_by_length)
@@ -359,6 +372,8 @@ class Trainer:
     def _write_epoch(self, record: dict) -> None:
         self.metrics.write(record)
         self.epoch_records.append(record)
+        if self.early_stopping.update(record) and self.early_stopping.enabled and self.processes.is_main:
+            stopping.save_best_adapter(self.model, self.run_dir, record, self.state.step)
 
     def _write_event(self, event: str, **fields) -> None:
         self.metrics.write({"type": "event", "event": event, "step": self.state.step,
@@ -397,6 +412,8 @@ class Trainer:
                            stop_request.signal_name, self.state.step, self.run_dir)
         elif self.processes.is_main:
             checkpoints.save_adapter(self.model, self.run_dir / ADAPTER_DIR)
+            if self.early_stopping.enabled:
+                stopping.publish_best_adapter(self.run_dir / ADAPTER_DIR)
             self.metrics.log_adapter(self.run_dir / ADAPTER_DIR)
             self._write_event("end", status=status)
         summary = self._write_summary(status)
@@ -413,6 +430,9 @@ class Trainer:
             epochs=self.epoch_records, elapsed_s=self._elapsed(), precision=self.precision.name,
             config=self.config.model_dump(mode="json"), device_type=self.device_type,
         )
+        summary.update(self.early_stopping.summary_fields(status, self.training.max_steps))
+        if self.parent is not None:
+            summary.update(self.parent.summary_fields())
         if self.processes.is_main:
             summaries.write_summary(self.run_dir, summary)
         return summary
