@@ -47,8 +47,8 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _run(command: list[str]) -> None:
-    result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=600, check=False)
+def _run(command: list[str], timeout: float = 600) -> None:
+    result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=timeout, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 
 
@@ -160,3 +160,20 @@ def test_num_processes_above_accumulation_rejected(tmp_path, data_dir, t5_tokeni
     assert result.exit_code == 2
     assert "gradient_accumulation_steps=2 is smaller than the 4 processes" in result.output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_follow_main_early_stopping(tmp_path, data_dir):
+    # Only the first process measures the validation loss. The others see no loss, which would count as
+    # "no improvement" there; they must follow the first process, which keeps training while the loss falls.
+    run_dir = tmp_path / "early-stopping"
+    improving = ("training.learning_rate=1e-2", "training.early_stopping_patience=1")
+    _run([sys.executable, "-m", "physlora.cli", "train", "--num-processes", "2", "--preset", "tiny",
+          *_set_options(f"output.dir={run_dir}", f"output.data_dir={data_dir}", *DETERMINISTIC, *improving)],
+         timeout=240)
+
+    epochs = _records(run_dir, "epoch")
+    assert epochs[2]["val_loss"] < epochs[1]["val_loss"] < epochs[0]["val_loss"]
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["status"] == "finished"
+    assert summary["best_epoch"] == 2
