@@ -145,6 +145,9 @@ def test_routing_follows_question_topic(per_topic_run):
         assert row["route"]["topic"] == topic_result.topic
     to_general = [row for row in rows if row["route"]["rule"] == "general"]
     assert result["routing"]["to_general"]["n"] == len(to_general)
+    not_physics = [row for row in to_general if not classifier.classify(row["question"]).is_physics]
+    assert result["routing"]["to_general"]["not_physics"] == len(not_physics)
+    assert result["routing"]["to_general"]["no_topic_adapter"] == len(to_general) - len(not_physics)
     assert result["routing"]["items_per_adapter"] == dict(Counter(row["routed_adapter"] for row in rows))
 
 
@@ -193,8 +196,9 @@ def test_report_shows_ensemble_numbers(per_topic_run):
     cells = [cell.strip() for cell in ensemble_rows[0].strip("|").split("|")]
     assert cells[2:5] == [fmt.interval(overall["base"]), fmt.interval(general["base"]), fmt.interval(overall["adapted"])]
     assert cells[6].startswith(fmt.interval(general["difference"], as_points=True))
-    n_general = result["routing"]["to_general"]["n"]
-    assert f"{n_general} items went to the general adapter because their topic has no adapter" in report
+    to_general = result["routing"]["to_general"]
+    assert (f"{to_general['n']} items went to the general adapter: {to_general['no_topic_adapter']} because their "
+            f"topic has no adapter and {to_general['not_physics']} because") in report
 
 
 def test_eval_ensemble_without_topics_is_an_error(tmp_path):

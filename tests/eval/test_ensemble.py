@@ -40,7 +40,9 @@ def test_each_item_goes_to_expected_adapter(ensemble_runs):
     rows = read_rows(ensemble_runs["general"] / PREDICTIONS_FILE)
     assert [(row["routed_adapter"], row["route"]["rule"]) for row in rows] == EXPECTED_ROUTES
     routing = ensemble_runs["result"]["routing"]
-    assert routing["to_general"] == {"n": 2, "by_topic": {"thermodynamics": 1, "other": 1}}
+    assert routing["to_general"] == {"n": 2, "no_topic_adapter": 1, "not_physics": 1,
+                                     "by_topic": {"thermodynamics": 1, "other": 1}}
+    assert [row["route"]["is_physics"] for row in rows] == [True, True, True, True, False, True]
     assert routing["items_per_rule"] == {"topic": 3, "general": 2, "parent_topic": 1}
 
 

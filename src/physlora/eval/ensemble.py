@@ -45,15 +45,24 @@ def route_records(registry: AdapterRegistry, records: list[Record]) -> list[Rout
     return [registry.route(record.question) for record in records]
 
 
-def routing_summary(records: list[Record], routes: list[Route], topic_adapters: list[str]) -> dict:
-    """Count items per adapter and per routing rule, and the items sent to the general adapter by topic."""
-    to_general = [route for route in routes if route.rule == "general"]
+def routing_summary(records: list[Record], routes: list[Route], is_physics: list[bool], topic_adapters: list[str]) -> dict:
+    """Count items per adapter and per routing rule, and the items sent to the general adapter by topic.
+
+    `is_physics` is the classifier's verdict on each question text. A question that is not physics goes
+    to the general adapter even when its best topic has an adapter.
+    """
+    to_general = [(route, physics) for route, physics in zip(routes, is_physics) if route.rule == "general"]
     return {
         "input": "question text only, routed as the auto model of `physlora serve` routes",
         "topic_adapters": topic_adapters,
         "items_per_adapter": dict(Counter(route.model for route in routes)),
         "items_per_rule": dict(Counter(route.rule for route in routes)),
-        "to_general": {"n": len(to_general), "by_topic": dict(Counter(route.topic for route in to_general))},
+        "to_general": {
+            "n": len(to_general),
+            "no_topic_adapter": sum(1 for _, physics in to_general if physics),
+            "not_physics": sum(1 for _, physics in to_general if not physics),
+            "by_topic": dict(Counter(route.topic for route, _ in to_general)),
+        },
         "agrees_with_record_topic": sum(route.topic == record.topic for route, record in zip(routes, records)),
     }
 
@@ -110,6 +119,7 @@ def evaluate_ensemble(run_dir: Path, topic_runs: dict[str, Path], progress: Prog
     specs = [AdapterSpec(GENERAL, run_dir), *(AdapterSpec(topic, Path(path)) for topic, path in topic_runs.items())]
     registry = AdapterRegistry.load(specs, general=GENERAL)
     routes = route_records(registry, records)
+    is_physics = [registry.classifier.classify(record.question).is_physics for record in records]
 
     limit = resolve_max_new_tokens(evaluation, registry.tokenizer, registry.family, [record.answer for record in records])
     stored = stored_rows(run_dir, records, evaluation.split, limit["max_new_tokens"])
@@ -130,7 +140,7 @@ def evaluate_ensemble(run_dir: Path, topic_runs: dict[str, Path], progress: Prog
         if stored is not None:
             row["base"], row[GENERAL] = stored[item]["base"], stored[item]["adapted"]
         row["routed_adapter"] = route.model
-        row["route"] = {"topic": route.topic, "rule": route.rule}
+        row["route"] = {"topic": route.topic, "rule": route.rule, "is_physics": is_physics[item]}
 
     bootstrap = BootstrapSettings(evaluation.bootstrap_samples, evaluation.confidence, evaluation.seed)
     result = {
@@ -143,7 +153,7 @@ def evaluate_ensemble(run_dir: Path, topic_runs: dict[str, Path], progress: Prog
             "adapters": {GENERAL: str(run_dir), **{topic: str(path) for topic, path in topic_runs.items()}},
             "base_and_general_from": "predictions.jsonl" if stored is not None else "computed",
         },
-        "routing": routing_summary(records, routes, list(topic_runs)),
+        "routing": routing_summary(records, routes, is_physics, list(topic_runs)),
         "comparisons": {f"{candidate}_vs_{reference}": compare(rows, candidate, reference, bootstrap)
                         for candidate, reference in COMPARISONS},
         "time_s": time.perf_counter() - started,

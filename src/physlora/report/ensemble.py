@@ -60,8 +60,10 @@ def _routing_paragraph(routing: dict) -> Paragraph:
     by_topic = ", ".join(f"{topic} {count}" for topic, count in sorted(to_general.get("by_topic", {}).items()))
     return Paragraph(
         f"Routing ({routing.get('input', 'n/a')}): items per adapter: {per_adapter}. "
-        f"{to_general.get('n', 'n/a')} items went to the general adapter because their topic has no adapter "
-        f"({by_topic or 'none'}). The routed topic equals the record's stored topic for "
+        f"{to_general.get('n', 'n/a')} items went to the general adapter: "
+        f"{to_general.get('no_topic_adapter', 'n/a')} because their topic has no adapter and "
+        f"{to_general.get('not_physics', 'n/a')} because the classifier did not count the question text as "
+        f"physics (classified topics: {by_topic or 'none'}). The routed topic equals the record's stored topic for "
         f"{routing.get('agrees_with_record_topic', 'n/a')} items."
     )
 
