@@ -194,7 +194,8 @@ def test_report_shows_ensemble_numbers(per_topic_run):
     ensemble_rows = [line for line in report.split("## Topic adapters and ensemble")[1].splitlines()
                      if line.startswith("| MC accuracy (summed")]
     cells = [cell.strip() for cell in ensemble_rows[0].strip("|").split("|")]
-    assert cells[2:5] == [fmt.interval(overall["base"]), fmt.interval(general["base"]), fmt.interval(overall["adapted"])]
+    expected = [fmt.interval(overall["base"]), fmt.interval(general["base"]), fmt.interval(overall["adapted"])]
+    assert cells[2:5] == expected
     assert cells[6].startswith(fmt.interval(general["difference"], as_points=True))
     to_general = result["routing"]["to_general"]
     assert (f"{to_general['n']} items went to the general adapter: {to_general['no_topic_adapter']} because their "

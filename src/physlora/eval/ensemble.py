@@ -34,8 +34,8 @@ FORMAT_VERSION = 1
 ENSEMBLE_FILE = "eval-ensemble.json"
 PREDICTIONS_FILE = "predictions-ensemble.jsonl"
 GENERAL = "general"
-# (candidate, reference) pairs. In each comparison's metrics the "base" fields hold the reference model
-# and the "adapted" fields the candidate, so "difference" is candidate minus reference as in eval.json.
+# (candidate, reference) pairs. In each comparison's metrics the "base" fields contain the reference model
+# and the "adapted" fields contain the candidate, so "difference" is candidate minus reference as in eval.json.
 COMPARISONS = (("ensemble", "base"), ("ensemble", GENERAL), (GENERAL, "base"))
 Progress = Callable[[int, int], None]
 
@@ -45,7 +45,9 @@ def route_records(registry: AdapterRegistry, records: list[Record]) -> list[Rout
     return [registry.route(record.question) for record in records]
 
 
-def routing_summary(records: list[Record], routes: list[Route], is_physics: list[bool], topic_adapters: list[str]) -> dict:
+def routing_summary(
+    records: list[Record], routes: list[Route], is_physics: list[bool], topic_adapters: list[str]
+) -> dict:
     """Count items per adapter and per routing rule, and the items sent to the general adapter by topic.
 
     `is_physics` is the classifier's verdict on each question text. A question that is not physics goes
@@ -121,13 +123,15 @@ def evaluate_ensemble(run_dir: Path, topic_runs: dict[str, Path], progress: Prog
     routes = route_records(registry, records)
     is_physics = [registry.classifier.classify(record.question).is_physics for record in records]
 
-    limit = resolve_max_new_tokens(evaluation, registry.tokenizer, registry.family, [record.answer for record in records])
+    references = [record.answer for record in records]
+    limit = resolve_max_new_tokens(evaluation, registry.tokenizer, registry.family, references)
     stored = stored_rows(run_dir, records, evaluation.split, limit["max_new_tokens"])
     models = ("ensemble",) if stored is not None else ("base", GENERAL, "ensemble")
     plan = _plan(config, evaluation, records, limit)
     on_batch = _batch_counter(plan, len(models), progress)
-    logger.info("evaluating the ensemble of %s on %d %s items (base and general: %s)", ", ".join(topic_runs) or "no topic",
-                len(records), evaluation.split, "stored predictions.jsonl" if stored is not None else "computed")
+    source = "stored predictions.jsonl" if stored is not None else "computed"
+    logger.info("evaluating the ensemble of %s on %d %s items (base and general: %s)",
+                ", ".join(topic_runs) or "no topic", len(records), evaluation.split, source)
     outputs = {}
     if stored is None:
         outputs["base"] = _run_model(registry.model, registry, plan, adapter_enabled=False, on_batch=on_batch)

@@ -2,7 +2,7 @@
 
 The files are RUN/topics/topics.json and RUN/eval-ensemble.json (written by `physlora run --per-topic`),
 and RUN/ab.json (written by `physlora ab report`). A run without them gets no section; a file that
-exists but cannot be parsed gets a section that says so.
+exists but cannot be parsed gets a section that names the problem.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def _plan_blocks(plan: dict | None) -> list[Block]:
     rows = [[topic, fmt.integer((entry.get("items") or {}).get("train")), str(entry.get("steps", fmt.MISSING)),
              entry.get("status", fmt.MISSING), entry.get("folder", "")] for topic, entry in adapters.items()]
     skipped = plan.get("skipped", {})
-    skipped_rows = [[topic, fmt.integer(entry.get("n_train")), entry.get("reason", "")] for topic, entry in skipped.items()]
+    skipped_rows = [[topic, fmt.integer(entry.get("n_train")), entry.get("reason", "")]
+                    for topic, entry in skipped.items()]
     return [
         Paragraph(f"One adapter per topic with at least {plan.get('min_train_items', fmt.MISSING)} training items, "
                   "trained with the run's model, LoRA and training settings on that topic's items only."),
@@ -107,8 +108,8 @@ def _ensemble_verdicts(comparisons: dict) -> list[str]:
     for key, text in (("ensemble_vs_general", "the ensemble against the general adapter"),
                       ("ensemble_vs_base", "the ensemble against the base model")):
         overall = comparisons.get(key, {}).get("metrics", {}).get("overall", {})
-        parts = [f"{METRIC_LABELS[name]} {fmt.points(measure['difference']['value'])} ({verdict(measure['difference'])})"
-                 for name, measure in metric_rows(overall)]
+        parts = [f"{METRIC_LABELS[name]} {fmt.points(measure['difference']['value'])} "
+                 f"({verdict(measure['difference'])})" for name, measure in metric_rows(overall)]
         if parts:
             verdicts.append(f"Verdict, {text}: " + "; ".join(parts) + ".")
     return verdicts
