@@ -91,10 +91,17 @@ def run_command(
     config: ConfigOption = None,
     overrides: SetOption = None,
     force: Annotated[bool, typer.Option("--force", help="Run every stage again even if its outputs are up to date.")] = False,
+    per_topic: Annotated[
+        bool,
+        typer.Option("--per-topic", help="Also train one adapter per topic with at least topic_adapters.min_train_items "
+                     "training items, and evaluate their ensemble (sets topic_adapters.enabled=true)."),
+    ] = False,
 ) -> None:
     """Run data build, training, evaluation and report; stages whose outputs match the config are skipped."""
     from physlora.pipeline import run_pipeline
 
+    if per_topic:
+        overrides = [*(overrides or []), "topic_adapters.enabled=true"]
     with _exit_on_user_error(), _TrainProgressBar() as train_progress, _EvalProgressBar() as eval_progress:
         bars = {"train": train_progress, "eval": eval_progress}
         report_path = run_pipeline(_load(config, preset, overrides), force=force, progress_for=bars.get)
@@ -142,6 +149,23 @@ def forgetting_command(
     with _exit_on_user_error():
         evaluate_forgetting(run_dir, max_items=max_items, batch_size=batch_size)
     typer.echo(f"forgetting: {run_dir / FORGETTING_FILE}")
+
+
+@app.command("eval-ensemble")
+def eval_ensemble_command(run_dir: RunArgument) -> None:
+    """Evaluate the topic adapters in RUN/topics/ routed by topic, against RUN/adapter and the base model."""
+    from physlora.errors import RunFolderError
+    from physlora.eval.ensemble import ENSEMBLE_FILE, PREDICTIONS_FILE, evaluate_ensemble
+    from physlora.train.topic_adapters import plan_path, trained_topic_runs
+
+    with _exit_on_user_error(), _EvalProgressBar() as progress:
+        topic_runs = trained_topic_runs(run_dir)
+        if not topic_runs:
+            raise RunFolderError(f"{plan_path(run_dir)} lists no finished topic adapter; train them first with "
+                                 "`physlora run --per-topic`")
+        evaluate_ensemble(run_dir, topic_runs, progress=progress)
+    typer.echo(f"eval: {run_dir / ENSEMBLE_FILE}")
+    typer.echo(f"predictions: {run_dir / PREDICTIONS_FILE}")
 
 
 @app.command("report")
@@ -546,8 +570,22 @@ def ab_report_command(
         typer.echo(f"{name}: {rate['value']:.1%} (95% Wilson interval {rate['low']:.1%} to {rate['high']:.1%})")
     typer.echo(f"judgements: {report['n_judgements']} on {report['n_items']} items by {report['n_raters']} raters")
     typer.echo(f"report: {path}")
+    _rebuild_run_report(path.parent)
     if exported is not None:
         typer.echo(f"ratings: {out} ({exported} rows)")
+
+
+def _rebuild_run_report(run_dir: Path) -> None:
+    """Rewrite the run's report.md and report.html so that they contain the A/B section from ab.json."""
+    from physlora.errors import RunFolderError
+    from physlora.report.build import write_report
+
+    try:
+        markdown_path = write_report(run_dir)
+    except RunFolderError as error:
+        typer.echo(f"run report not rebuilt: {error}")
+        return
+    typer.echo(f"run report: {markdown_path}")
 
 
 @app.command("serve-loadtest")

@@ -138,6 +138,9 @@ def run_pipeline(config: RunConfig, *, force: bool = False, progress_for: Progre
         evaluate_forgetting(run_dir)
         _record_stage(run_dir, state, "forgetting", fingerprints["forgetting"], time.perf_counter() - started)
 
+    if config.topic_adapters.enabled:
+        run_topic_stages(config, state, fingerprints, progress_for)
+
     report_path = write_report(run_dir)
     log_report_artifacts(run_dir)
     return report_path
@@ -152,3 +155,101 @@ def _can_resume(run_dir: Path, state: dict, fingerprint: str) -> bool:
         logger.info("resuming the unfinished training run in %s", run_dir)
         return True
     return False
+
+
+# Topic adapters and the ensemble evaluation: two more stages, run only with topic_adapters.enabled.
+
+
+def topic_fingerprints(config: RunConfig, fingerprints: dict[str, str]) -> dict[str, str]:
+    """Fingerprints of the topic-adapter stage and of the ensemble evaluation that uses its adapters."""
+    dumped = config.model_dump(mode="json")
+    topics = _digest([fingerprints["data"], dumped["model"], dumped["lora"], dumped["training"],
+                      dumped["topic_adapters"]])
+    return {"topics": topics, "eval_ensemble": _digest([topics, fingerprints["eval"]])}
+
+
+def _topic_adapter_fingerprint(config: RunConfig, data_fingerprint: str, topic: str) -> str:
+    """Fingerprint of one topic adapter: its data, model, LoRA and training settings and its topic.
+
+    It leaves out min_train_items, so changing the minimum trains only the topics that newly qualify.
+    """
+    dumped = config.model_dump(mode="json")
+    return _digest([data_fingerprint, dumped["model"], dumped["lora"], dumped["training"], topic])
+
+
+def run_topic_stages(config: RunConfig, state: dict, fingerprints: dict[str, str],
+                     progress_for: ProgressFactory) -> None:
+    """Train the topic adapters that are not up to date, then evaluate the ensemble unless it is up to date."""
+    from physlora.eval.ensemble import ENSEMBLE_FILE, PREDICTIONS_FILE, evaluate_ensemble
+    from physlora.train.topic_adapters import trained_topic_runs
+
+    run_dir = Path(config.output.dir)
+    stages = topic_fingerprints(config, fingerprints)
+    if state.get("topics", {}).get("fingerprint") == stages["topics"] and _topics_complete(run_dir):
+        logger.info("skipping topics: every topic adapter exists and matches the config")
+    else:
+        started = time.perf_counter()
+        if not _train_topic_adapters(config, fingerprints["data"], progress_for):
+            return
+        _record_stage(run_dir, state, "topics", stages["topics"], time.perf_counter() - started)
+        state.pop("eval_ensemble", None)
+
+    outputs = [run_dir / ENSEMBLE_FILE, run_dir / PREDICTIONS_FILE]
+    current = state.get("eval_ensemble", {}).get("fingerprint") == stages["eval_ensemble"]
+    if current and all(path.is_file() for path in outputs):
+        logger.info("skipping eval_ensemble: its outputs exist and match the config")
+        return
+    started = time.perf_counter()
+    evaluate_ensemble(run_dir, trained_topic_runs(run_dir), progress=progress_for("eval"))
+    _record_stage(run_dir, state, "eval_ensemble", stages["eval_ensemble"], time.perf_counter() - started)
+
+
+def _topics_complete(run_dir: Path) -> bool:
+    from physlora.train.topic_adapters import read_plan, topic_run_dir
+
+    plan = read_plan(run_dir)
+    if "trained" not in plan:
+        return False
+    return all(_training_finished(topic_run_dir(run_dir, topic))
+               and (topic_run_dir(run_dir, topic) / "adapter" / "adapter_config.json").is_file()
+               for topic in plan["trained"])
+
+
+def _train_topic_adapters(config: RunConfig, data_fingerprint: str, progress_for: ProgressFactory) -> bool:
+    """Train each planned topic adapter that is not up to date; return False when one was interrupted.
+
+    RUN/topics/topics.json is rewritten before and after each topic, so an interrupted topic is resumed
+    from its checkpoint and finished topics are skipped on the next run.
+    """
+    from physlora.data.records import read_jsonl
+    from physlora.train.topic_adapters import plan_path, plan_topics, read_plan, topic_config, write_topic_data
+    from physlora.train.trainer import train_run
+
+    run_dir = Path(config.output.dir)
+    previous = read_plan(run_dir).get("adapters", {})
+    plan = plan_topics(read_jsonl(data_dir_of(config) / "train.jsonl"), config.topic_adapters)
+    plan["adapters"] = {}
+    for topic in plan["trained"]:
+        topic_run = topic_config(config, topic)
+        folder = Path(topic_run.output.dir)
+        fingerprint = _topic_adapter_fingerprint(topic_run, data_fingerprint, topic)
+        earlier = previous.get(topic, {})
+        if earlier.get("fingerprint") == fingerprint and _training_finished(folder):
+            logger.info("skipping topic adapter %s: it exists and matches the config", topic)
+            plan["adapters"][topic] = earlier
+            continue
+        resume = earlier.get("fingerprint") == fingerprint and _can_resume(
+            folder, {"train": {"fingerprint": fingerprint}}, fingerprint)
+        counts = earlier.get("items") if resume else write_topic_data(data_dir_of(config), topic, folder / "data")
+        plan["adapters"][topic] = {"folder": f"topics/{topic}", "fingerprint": fingerprint, "status": "started",
+                                   "items": counts}
+        write_json_atomic(plan_path(run_dir), plan)
+        logger.info("training the %s adapter on %d items into %s", topic, counts["train"], folder)
+        summary = train_run(topic_run, resume=resume, overwrite=not resume, progress=progress_for("train"))
+        plan["adapters"][topic].update(status=summary["status"], steps=summary["steps"])
+        write_json_atomic(plan_path(run_dir), plan)
+        if summary["status"] not in {"finished", "max_steps"}:
+            logger.warning("topic adapter %s stopped with status %s; run again to resume it", topic, summary["status"])
+            return False
+    write_json_atomic(plan_path(run_dir), plan)
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -17,7 +18,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 # A copy for people to look at after a run; the test's own screenshot goes to its tmp_path.
-SHARED_SCREENSHOT = Path("/tmp/physlora-ab.png")
+# PHYSLORA_AB_SCREENSHOT chooses another path, for example docs/images/ab-page.png.
+SHARED_SCREENSHOT = Path(os.environ.get("PHYSLORA_AB_SCREENSHOT", "/tmp/physlora-ab.png"))
 CHOICES = [("#choose-a", "A"), ("#choose-b", "B"), ("#choose-tie", "tie"), ("#choose-a", "A")]
 
 pytestmark = pytest.mark.skipif(
@@ -36,6 +38,9 @@ def server(serve_runs, tmp_path):
 
 def test_rating_in_chromium_stores_rows(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    # Each rating waits for the server to generate the next pair of answers. Playwright's default 5 s
+    # wait fails on a busy machine, so the expectations wait up to 60 s.
+    sync_api.expect.set_options(timeout=60_000)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -54,6 +59,7 @@ def test_rating_in_chromium_stores_rows(server, tmp_path):
             page.screenshot(path=str(tmp_path / "ab.png"), full_page=True)
         finally:
             browser.close()
+    SHARED_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tmp_path / "ab.png", SHARED_SCREENSHOT)
     assert (tmp_path / "ab.png").stat().st_size > 0
 

@@ -236,6 +236,17 @@ class OutputConfig(Section):
     """Folder of the built data set; defaults to `<output.dir>/data`."""
 
 
+class TopicAdaptersConfig(Section):
+    """Optional extra adapters, one per physics topic, trained beside the general adapter."""
+
+    enabled: bool = False
+    """Train one adapter per topic with at least `min_train_items` training items, then evaluate the ensemble."""
+    min_train_items: int = Field(default=100, ge=1)
+    """Topics with fewer training items get no adapter; their questions go to the general adapter."""
+    max_steps: int | None = Field(default=None, ge=1)
+    """Optimizer steps of each topic adapter; None trains for `training.epochs` over the topic's items."""
+
+
 class RunConfig(Section):
     """A complete run description, as read from one YAML file."""
 
@@ -245,3 +256,4 @@ class RunConfig(Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    topic_adapters: TopicAdaptersConfig = Field(default_factory=TopicAdaptersConfig)

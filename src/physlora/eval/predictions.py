@@ -72,11 +72,11 @@ def _model_fields(record: Record, outputs: ModelOutputs, item: int, choice_offse
 
 
 def build_rows(records: list[Record], outputs: dict[str, ModelOutputs]) -> list[dict]:
-    """Build one predictions.jsonl row per record; `outputs` maps "base" and "adapted" to their outputs."""
+    """Build one predictions.jsonl row per record; `outputs` maps model names ("base", "adapted") to their outputs."""
     rows = []
     choice_offset = 0
     for item, record in enumerate(records):
-        any_outputs = outputs["base"]
+        any_outputs = next(iter(outputs.values()))
         row = {
             "id": record.id,
             "source": record.source,

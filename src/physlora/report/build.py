@@ -18,6 +18,7 @@ from physlora.report.checks import FAIL, Check, run_checks
 from physlora.report.continual import forgetting_section, stopping_findings
 from physlora.report.document import Block, Document, Heading, Image, Paragraph, Table, render_html, render_markdown
 from physlora.report.evaluation import METRIC_LABELS, evaluation_section, examples_section, metric_rows, verdict
+from physlora.report.ensemble import ab_section, ensemble_section
 from physlora.report.runfolder import RunFiles, read_run_folder
 from physlora.report.sections import (
     audit_section,
@@ -128,6 +129,8 @@ def build_document(files: RunFiles) -> Document:
     document.add(*evaluation_section(files, _accuracy_plot(files, folder)))
     document.add(*forgetting_section(files))
     document.add(*examples_section(files))
+    document.add(*ensemble_section(files))
+    document.add(*ab_section(files))
     document.add(*checks_section(checks))
     document.add(*missing_section(files))
     return document
