@@ -26,7 +26,7 @@ from physlora.eval.predictions import ModelOutputs, build_rows, loss_target, wri
 from physlora.io import write_json_atomic
 from physlora.models.encoding import build_prompt
 from physlora.models.loading import load_model
-from physlora.models.methods import base_model_view, load_trained, trained_weights_present
+from physlora.models.methods import base_model_view, load_trained, trained_weights_file
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +71,10 @@ def read_split(path: Path, max_items: int | None) -> list[Record]:
 
 def _load_adapted_model(config: RunConfig, run_dir: Path):
     adapter_dir = run_dir / "adapter"
-    if not trained_weights_present(adapter_dir, config.lora):
+    marker = trained_weights_file(config.lora)
+    if not (adapter_dir / marker).is_file():
         raise RunFolderError(
-            f"no trained weights of lora.method={config.lora.method} in {adapter_dir}; "
+            f"no adapter in {adapter_dir} ({marker} not found for lora.method={config.lora.method}); "
             "finish training first (`physlora train`)"
         )
     # The trainer also builds a randomly initialised base model from training.seed, so the same

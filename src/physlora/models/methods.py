@@ -177,9 +177,9 @@ def load_full_weights(model: torch.nn.Module, path: Path) -> None:
         )
 
 
-def trained_weights_present(weights_dir: Path, lora: LoraConfig) -> bool:
-    marker = FULL_MODEL_FILE if lora.method == "full" else "adapter_config.json"
-    return (Path(weights_dir) / marker).is_file()
+def trained_weights_file(lora: LoraConfig) -> str:
+    """Name of the file whose presence in `adapter/` shows that the method's training finished."""
+    return FULL_MODEL_FILE if lora.method == "full" else "adapter_config.json"
 
 
 @contextlib.contextmanager
