@@ -30,8 +30,8 @@ def training_measures(run_dir: Path) -> dict:
     params = summary["params"]
     epochs = epoch_records(run_dir)
     trained_epochs = [record for record in epochs if record["epoch"] >= 1]
-    # Epoch time includes that epoch's validation pass; a partial epoch (a step budget that ends
-    # mid-epoch) counts as measured, so the time is per epoch run, not per full pass over the data.
+    # Epoch time includes that epoch's validation pass. A partial epoch (a step budget that ends
+    # mid-epoch) counts too, so the time is per epoch run and not per full pass over the data.
     epoch_times = [record["time_s"] for record in trained_epochs]
     final_val = next((record["val_loss"] for record in reversed(epochs) if record.get("val_loss") is not None), None)
     return {

@@ -69,7 +69,7 @@ def build_shared_data(config: RunConfig, out_dir: Path) -> Path:
 
 def train_and_evaluate(config_data: dict, log_level: int = logging.INFO) -> None:
     """Train and evaluate one method's run folder. A failure is written to ERROR_FILE in the folder,
-    with the stage it happened in, so that the comparison row can say why."""
+    with the stage it happened in, so that the comparison row can give the reason."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from physlora.eval.runner import evaluate_run
     from physlora.train.trainer import train_run
@@ -136,7 +136,7 @@ def compare_methods(
 ) -> list[dict]:
     """Train and evaluate each method into `out_dir/<method>` and return one row per method, in order.
 
-    A method that cannot run here (unavailable_reason) gets a row saying why; a method that fails
+    A method that cannot run here (unavailable_reason) gets a row with the reason. A method that fails
     gets a row with the error, and the others still run. `isolate` runs each method in its own process.
     """
     create_folder(out_dir)

@@ -91,7 +91,7 @@ def _device() -> torch.device:
 
 
 def _load_base(config: RunConfig) -> torch.nn.Module:
-    """A second, untrained copy of the base model, for methods that changed the base weights themselves."""
+    """Load a second, untrained copy of the base model, for methods that changed the base weights themselves."""
     model = load_model(config.model, seed=config.training.seed).model
     return model.to(_device()).eval()
 

@@ -33,8 +33,8 @@ FULL_MODEL_FILE = "model.safetensors"
 # weights per block of input features and fails on layers narrower than one block.
 _QUANT_BLOCK = 64
 
-# Why bottleneck adapters cannot run here, checked with `pip install --dry-run adapters` on the
-# `adapters` 1.3.0 release; PEFT 0.21.2 has no bottleneck adapter method of its own.
+# Reason bottleneck adapters cannot run here, checked with `pip install --dry-run adapters` against the
+# `adapters` 1.3.0 release. PEFT 0.21.2 has no bottleneck adapter method of its own.
 _ADAPTER_REASON = (
     "bottleneck adapters need the `adapters` package, whose current release (1.3.0) requires "
     "transformers~=4.57.6 while physlora needs transformers 5; PEFT 0.21 has no bottleneck adapter method"
@@ -148,7 +148,9 @@ def _ia3_config(model: torch.nn.Module, family: Family, lora: LoraConfig) -> IA3
     return IA3Config(task_type=TASK_TYPES[family], target_modules=targets, feedforward_modules=feedforward)
 
 
-def load_trained(model: torch.nn.Module, lora: LoraConfig, weights_dir: Path) -> torch.nn.Module:
+def load_trained(
+    model: torch.nn.Module, lora: LoraConfig, weights_dir: Path, adapter_name: str = "default"
+) -> torch.nn.Module:
     """Load what a run trained onto its freshly loaded base `model`, checking every tensor strictly.
 
     Raises ModelError when `weights_dir` lacks the method's files or they do not fit `model`.
@@ -159,7 +161,7 @@ def load_trained(model: torch.nn.Module, lora: LoraConfig, weights_dir: Path) ->
         return model
     if lora.method == "qlora":
         quantize_base(model, lora)
-    return load_checked_adapter(model, Path(weights_dir), "default")
+    return load_checked_adapter(model, Path(weights_dir), adapter_name)
 
 
 def load_full_weights(model: torch.nn.Module, path: Path) -> None:

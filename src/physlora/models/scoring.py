@@ -71,8 +71,8 @@ def _causal_logprobs(model, batch):
 
 
 def _prefix_inputs(model, batch) -> dict:
-    """Trained key/value prefix and the widened attention mask of a prefix-tuned PEFT model, as PEFT's own
-    forward builds them (peft 0.21); empty for every other method, whose layers sit inside `inner`."""
+    """Build the trained key/value prefix and the widened attention mask of a prefix-tuned PEFT model, as
+    PEFT's own forward builds them (peft 0.21). Other methods get none, because their layers are inside `inner`."""
     peft_config = getattr(model, "active_peft_config", None)
     if peft_config is None or not peft_config.is_prompt_learning:
         return {}

@@ -109,7 +109,7 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler) -> dict:
     if isinstance(model, PeftModel):
         _load_adapter_weights(folder, model)
     else:
-        # Full fine-tuning: the checkpoint holds the whole model, checked tensor by tensor.
+        # Full fine-tuning: the checkpoint contains the whole model, checked tensor by tensor.
         load_full_weights(model, folder / FULL_MODEL_FILE)
     optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
