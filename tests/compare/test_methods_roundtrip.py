@@ -91,6 +91,18 @@ def test_prefix_generates_on_t5(method_config):
     assert answers[0].n_tokens >= 1
 
 
+def test_prefix_base_equals_lora_base(method_config):
+    base_losses = []
+    for method in ("lora", "prefix"):
+        config = method_config(method, causal=True)
+        Trainer(config).run()
+        loss = evaluate_run(Path(config.output.dir))["metrics"]["overall"]["loss"]
+        base_losses.append(loss["base"])
+        assert loss["adapted"] != loss["base"]
+
+    assert base_losses[0] == pytest.approx(base_losses[1], abs=1e-6)
+
+
 def test_qlora_quantizes_base(method_config):
     if unavailable_reason("qlora") is not None:
         pytest.skip(unavailable_reason("qlora"))

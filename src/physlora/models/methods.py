@@ -188,6 +188,11 @@ def trained_weights_file(lora: LoraConfig) -> str:
 def base_model_view(model: torch.nn.Module, load_base: Callable[[], torch.nn.Module]) -> Iterator[torch.nn.Module]:
     """Yield the untrained base of `model`: the PEFT model with its adapter disabled, or, for a fully
     fine-tuned model, a second copy of the base built by `load_base` and freed afterwards."""
+    if isinstance(model, PeftModel) and model.active_peft_config.is_prompt_learning:
+        # Prefix tuning leaves the base model's layers untouched. PEFT's disable_adapter only swaps the
+        # wrapper's forward, which the decoder-only scoring path does not call.
+        yield model.get_base_model()
+        return
     if isinstance(model, PeftModel):
         with model.disable_adapter():
             yield model
