@@ -13,6 +13,7 @@ from physlora.eval.generation import generate_answers
 from physlora.eval.runner import evaluate_run
 from physlora.models.loading import load_model
 from physlora.models.methods import load_trained, unavailable_reason
+from physlora.train.setup import build_adapted_model
 from physlora.train.trainer import Trainer
 
 RUNNABLE = [method for method in ("lora", "full", "qlora", "dora", "ia3", "prefix") if unavailable_reason(method) is None]
@@ -122,3 +123,17 @@ def test_adapter_method_unavailable(method_config):
 
     with pytest.raises(MethodUnavailableError, match="transformers"):
         Trainer(config).run()
+
+
+def test_bf16_store_skips_trained_and_quantized(method_config):
+    full = build_adapted_model(method_config("full", "training.precision=bf16"), "cpu")
+
+    assert all(parameter.dtype == torch.float32 for parameter in full.model.parameters())
+    if unavailable_reason("qlora") is not None:
+        pytest.skip(unavailable_reason("qlora"))
+    qlora = build_adapted_model(method_config("qlora", "training.precision=bf16"), "cpu")
+    quantized = [module for module in qlora.model.modules() if type(module).__name__ == "Linear4bit"]
+    assert quantized
+    assert all(module.weight.dtype == torch.uint8 for module in quantized)
+    trained = [parameter for parameter in qlora.model.parameters() if parameter.requires_grad]
+    assert all(parameter.dtype == torch.float32 for parameter in trained)
