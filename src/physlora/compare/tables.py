@@ -117,8 +117,8 @@ def _notes(document: dict) -> list[str]:
     kinds = {row.get("peak_memory_kind") for row in document["methods"]} - {None}
     lines += [
         "Time per epoch includes the epoch's validation pass; tokens/s counts input tokens in optimizer steps. "
-        f"Peak memory is {', '.join(sorted(kinds)) or 'not measured'} (rss: the training process's resident set "
-        "high-water mark, model loading included). Intervals are bootstrap intervals at "
+        f"Peak memory kind: {', '.join(sorted(kinds)) or 'not measured'} (rss is the training process's resident "
+        "set high-water mark, model loading included). Intervals are bootstrap intervals at "
         f"{document['settings']['confidence']:.0%}.",
     ]
     return lines

@@ -72,6 +72,8 @@ def quantize_base(model: torch.nn.Module, lora: LoraConfig) -> int:
 
     Works on pretrained and randomly initialised models alike, on CPU and CUDA (bitsandbytes 0.50).
     Returns the number of layers replaced.
+
+    NOTE: the model was loaded in float32 first, so peak memory still includes the unquantized weights.
     """
     import bitsandbytes as bnb
 
