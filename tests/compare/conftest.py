@@ -6,18 +6,10 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from compare_records import write_compare_data
+from compare_records import CAUSAL, SHORT, WIDE_T5, write_compare_data
 
 from physlora.config import load_config
 from physlora.config.schema import RunConfig
-
-# A randomly initialised two-layer Gemma 3 with the T5 tokenizer (the tiny defaults of the gemma3 shape).
-CAUSAL = ["model.name=tiny-gemma3", "model.architecture=gemma3", "model.family=causal", "model.config={}"]
-# The tiny preset's T5 is 32 wide; bitsandbytes' CPU 4-bit kernel needs layers of at least 64 inputs.
-WIDE_T5 = ["model.config={d_model: 64, d_ff: 128, d_kv: 16, num_heads: 4, num_layers: 2, num_decoder_layers: 2}"]
-# Two optimizer steps of two micro-batches, and few evaluation items, keep each method under seconds.
-SHORT = ["training.max_steps=2", "training.batch_size=4", "training.gradient_accumulation_steps=2",
-         "evaluation.max_items=4", "evaluation.bootstrap_samples=20", "evaluation.max_new_tokens=4"]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from compare_records import SHORT, WIDE_T5
 from typer.testing import CliRunner
 
 from physlora.cli import app
@@ -25,7 +26,6 @@ ROW_FIELDS = {
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory, t5_tokenizer_path, compare_data) -> tuple[dict, Path]:
     from physlora.config import load_config
-    from conftest import SHORT, WIDE_T5
 
     out = tmp_path_factory.mktemp("comparison")
     config = load_config(preset="tiny", overrides=[f"output.data_dir={compare_data}", *SHORT, *WIDE_T5,
@@ -130,7 +130,6 @@ def test_parse_methods_rejects(text: str):
 
 
 def test_compare_cli_isolated(tmp_path, t5_tokenizer_path, compare_data):
-    from conftest import SHORT, WIDE_T5
 
     options = [f"--set={value}" for value in [f"output.data_dir={compare_data}", *SHORT, *WIDE_T5]]
     result = CliRunner().invoke(app, ["compare", "--preset", "tiny", *options, "--methods", "lora",
