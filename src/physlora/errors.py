@@ -19,6 +19,10 @@ class ModelError(PhysloraError):
     """A model, tokenizer or adapter that cannot be loaded or does not fit the config."""
 
 
+class MethodUnavailableError(ModelError):
+    """An adaptation method that cannot run in this environment (a package or backend is missing)."""
+
+
 class RunFolderError(PhysloraError):
     """A run folder that is missing files another stage needs."""
 

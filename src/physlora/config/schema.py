@@ -122,8 +122,10 @@ class ModelConfig(Section):
 class LoraConfig(Section):
     """Parameter-efficient method and its settings."""
 
-    method: Literal["lora"] = "lora"
-    """Adaptation method."""
+    method: Literal["lora", "full", "qlora", "dora", "ia3", "prefix", "adapter"] = "lora"
+    """Adaptation method: lora, full (every parameter), qlora (LoRA on 4-bit base weights), dora, ia3,
+    prefix (prefix tuning) or adapter (bottleneck adapters). r, alpha, dropout, target_modules and bias
+    apply to lora, qlora and dora."""
     r: int = Field(default=8, ge=1, le=4096)
     """LoRA rank."""
     alpha: float = Field(default=32, gt=0)
@@ -134,6 +136,17 @@ class LoraConfig(Section):
     """Module names to adapt; None picks per architecture (q, v for T5; q_proj, v_proj for Gemma and Llama)."""
     bias: Literal["none", "all", "lora_only"] = "none"
     """Bias training mode: none, all biases, or only those of adapted layers."""
+    full_learning_rate: float = Field(default=2e-5, gt=0, le=1)
+    """Peak learning rate of method=full, used instead of training.learning_rate: updating every
+    pretrained weight needs a smaller step than training a fresh adapter."""
+    qlora_quant_type: Literal["nf4", "fp4"] = "nf4"
+    """4-bit data type of the frozen base weights for method=qlora."""
+    ia3_target_modules: list[str] | None = None
+    """Modules IA3 scales; None uses PEFT's per-architecture default (k, v, wo for T5)."""
+    ia3_feedforward_modules: list[str] | None = None
+    """Targets whose input IA3 scales (feed-forward layers); used with ia3_target_modules only."""
+    prefix_virtual_tokens: int = Field(default=20, ge=1)
+    """Trained key/value positions prefix tuning adds in front of every attention layer."""
 
 
 class TrainingConfig(Section):

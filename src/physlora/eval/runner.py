@@ -1,12 +1,12 @@
 """Evaluate a run folder: base and adapted model on one split, written to eval.json and predictions.jsonl.
 
-Base and adapted share one set of loaded weights. The base model is the PEFT model with its adapter
-disabled, so both are measured on the same items with the same tokenizer, prompts and limits.
+For the PEFT methods, base and adapted share one set of loaded weights: the base model is the PEFT
+model with its adapter disabled. A fully fine-tuned model is compared with a second copy of the base.
+Both are measured on the same items with the same tokenizer, prompts and limits.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -24,9 +24,9 @@ from physlora.eval.generation import generate_answers, resolve_max_new_tokens
 from physlora.eval.likelihood import Lengths, batch_count, score_pairs
 from physlora.eval.predictions import ModelOutputs, build_rows, loss_target, write_predictions
 from physlora.io import write_json_atomic
-from physlora.models.adapters import load_adapter
 from physlora.models.encoding import build_prompt
 from physlora.models.loading import load_model
+from physlora.models.methods import base_model_view, load_trained, trained_weights_file
 
 logger = logging.getLogger(__name__)
 
@@ -71,28 +71,38 @@ def read_split(path: Path, max_items: int | None) -> list[Record]:
 
 def _load_adapted_model(config: RunConfig, run_dir: Path):
     adapter_dir = run_dir / "adapter"
-    if not (adapter_dir / "adapter_config.json").is_file():
+    marker = trained_weights_file(config.lora)
+    if not (adapter_dir / marker).is_file():
         raise RunFolderError(
-            f"no adapter in {adapter_dir} (adapter_config.json not found); finish training first (`physlora train`)"
+            f"no adapter in {adapter_dir} ({marker} not found for lora.method={config.lora.method}); "
+            "finish training first (`physlora train`)"
         )
     # The trainer also builds a randomly initialised base model from training.seed, so the same
     # seed here rebuilds the weights the adapter was trained on.
     bundle = load_model(config.model, seed=config.training.seed)
-    model = load_adapter(bundle.model, adapter_dir)
-    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_trained(bundle.model, config.lora, adapter_dir)
+    model.to(_device())
     model.eval()
     return model, bundle
 
 
-def _run_model(model, bundle, plan: dict, adapter_enabled: bool, on_batch: Callable[[], None]) -> ModelOutputs:
-    context = contextlib.nullcontext() if adapter_enabled else model.disable_adapter()
-    with context:
-        targets = score_pairs(model, bundle.tokenizer, bundle.family, plan["target_pairs"], plan["lengths"],
-                              plan["batch_size"], on_batch)
-        choices = score_pairs(model, bundle.tokenizer, bundle.family, plan["choice_pairs"], plan["lengths"],
-                              plan["batch_size"], on_batch)
-        answers = generate_answers(model, bundle.tokenizer, bundle.family, plan["prompts"], plan["max_new_tokens"],
-                                   plan["lengths"].max_seq_length, plan["batch_size"], on_batch)
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _load_base(config: RunConfig) -> torch.nn.Module:
+    """Load a second, untrained copy of the base model, for methods that changed the base weights themselves."""
+    model = load_model(config.model, seed=config.training.seed).model
+    return model.to(_device()).eval()
+
+
+def _run_model(model, bundle, plan: dict, on_batch: Callable[[], None]) -> ModelOutputs:
+    targets = score_pairs(model, bundle.tokenizer, bundle.family, plan["target_pairs"], plan["lengths"],
+                          plan["batch_size"], on_batch)
+    choices = score_pairs(model, bundle.tokenizer, bundle.family, plan["choice_pairs"], plan["lengths"],
+                          plan["batch_size"], on_batch)
+    answers = generate_answers(model, bundle.tokenizer, bundle.family, plan["prompts"], plan["max_new_tokens"],
+                               plan["lengths"].max_seq_length, plan["batch_size"], on_batch)
     return ModelOutputs(targets=targets, choices=choices, answers=answers)
 
 
@@ -146,10 +156,9 @@ def evaluate_run(
     plan = _plan(config, evaluation, records, limit)
     on_batch = _progress_counter(plan, progress)
     logger.info("evaluating %d %s items (max_new_tokens=%d)", len(records), evaluation.split, limit["max_new_tokens"])
-    outputs = {
-        "base": _run_model(model, bundle, plan, adapter_enabled=False, on_batch=on_batch),
-        "adapted": _run_model(model, bundle, plan, adapter_enabled=True, on_batch=on_batch),
-    }
+    with base_model_view(model, lambda: _load_base(config)) as base:
+        base_outputs = _run_model(base, bundle, plan, on_batch)
+    outputs = {"base": base_outputs, "adapted": _run_model(model, bundle, plan, on_batch)}
 
     rows = build_rows(records, outputs)
     bootstrap = BootstrapSettings(evaluation.bootstrap_samples, evaluation.confidence, evaluation.seed)

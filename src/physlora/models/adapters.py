@@ -23,7 +23,7 @@ from physlora.models.architectures import DEFAULT_LORA_TARGETS, Family
 logger = logging.getLogger(__name__)
 
 _SHOWN_KEYS = 5
-_TASK_TYPES = {"seq2seq": TaskType.SEQ_2_SEQ_LM, "causal": TaskType.CAUSAL_LM}
+TASK_TYPES = {"seq2seq": TaskType.SEQ_2_SEQ_LM, "causal": TaskType.CAUSAL_LM}
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:
@@ -46,16 +46,21 @@ def target_modules_for(lora: LoraConfig, family: Family, model: torch.nn.Module)
 def attach_lora(model: torch.nn.Module, family: Family, lora: LoraConfig, seed: int) -> PeftModel:
     """Wrap `model` with a LoRA adapter. The seed is set right before the adapter weights are created,
     so the same seed gives bitwise-identical initial adapters on CPU."""
-    peft_config = PeftLoraConfig(
-        task_type=_TASK_TYPES[family],
+    torch.manual_seed(seed)
+    return get_peft_model(model, lora_peft_config(lora, family, model))
+
+
+def lora_peft_config(lora: LoraConfig, family: Family, model: torch.nn.Module) -> PeftLoraConfig:
+    """PEFT LoRA config of `lora`; DoRA when lora.method is dora."""
+    return PeftLoraConfig(
+        task_type=TASK_TYPES[family],
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
         target_modules=target_modules_for(lora, family, model),
         bias=lora.bias,
+        use_dora=lora.method == "dora",
     )
-    torch.manual_seed(seed)
-    return get_peft_model(model, peft_config)
 
 
 def load_adapter(model: torch.nn.Module, adapter_dir: str | Path) -> PeftModel:
@@ -108,8 +113,8 @@ def check_adapter_keys(model: PeftModel, adapter_dir: Path, adapter_name: str) -
 
 def parameter_counts(model: torch.nn.Module) -> dict:
     """Total, trainable and frozen parameters, plus the shape of every LoRA pair for the report's arithmetic."""
-    total = sum(parameter.numel() for parameter in model.parameters())
-    trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+    total = sum(logical_numel(parameter) for parameter in model.parameters())
+    trainable = sum(logical_numel(parameter) for parameter in model.parameters() if parameter.requires_grad)
     lora_modules = []
     for name, module in model.named_modules():
         lora_a = getattr(module, "lora_A", None)
@@ -126,6 +131,15 @@ def parameter_counts(model: torch.nn.Module) -> dict:
         "trainable_pct": 100.0 * trainable / total if total else 0.0,
         "lora_modules": lora_modules,
     }
+
+
+def logical_numel(parameter: torch.Tensor) -> int:
+    """Number of weights a parameter represents. A bitsandbytes 4-bit parameter packs two weights per
+    stored byte, so its numel is half the weight count, and its quant_state keeps the real shape."""
+    quant_state = getattr(parameter, "quant_state", None)
+    if quant_state is not None and getattr(quant_state, "shape", None) is not None:
+        return int(torch.Size(quant_state.shape).numel())
+    return parameter.numel()
 
 
 def _first_line(error: BaseException) -> str:

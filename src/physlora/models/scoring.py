@@ -52,9 +52,9 @@ def _seq2seq_logprobs(model, batch):
 def _causal_logprobs(model, batch):
     inner = unwrap(model)
     labels = batch["labels"]  # (B, T)
-    hidden = inner.model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-    ).last_hidden_state  # (B, T, d)
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "use_cache": False}
+    inputs.update(_prefix_inputs(model, batch))
+    hidden = inner.model(**inputs).last_hidden_state  # (B, T, d)
     # The state at position t predicts token t+1, so shift labels left by one.
     targets = labels[:, 1:]  # (B, T-1)
     mask = targets != IGNORE_INDEX
@@ -68,6 +68,22 @@ def _causal_logprobs(model, batch):
     sums = torch.zeros(labels.shape[0], dtype=torch.float32, device=labels.device)
     sums.index_add_(0, rows, token_logprobs)
     return sums, mask.sum(dim=1)
+
+
+def _prefix_inputs(model, batch) -> dict:
+    """Build the trained key/value prefix and the widened attention mask of a prefix-tuned PEFT model, as
+    PEFT's own forward builds them (peft 0.21). Other methods get none, because their layers are inside `inner`."""
+    peft_config = getattr(model, "active_peft_config", None)
+    if peft_config is None or not peft_config.is_prompt_learning:
+        return {}
+    batch_size, length = batch["input_ids"].shape
+    tokens = peft_config.num_virtual_tokens
+    mask = batch["attention_mask"]
+    prefix_mask = torch.ones(batch_size, tokens, dtype=mask.dtype, device=mask.device)
+    return {
+        "attention_mask": torch.cat((prefix_mask, mask), dim=1),
+        "past_key_values": model.get_prompt(batch_size, max_cache_len=length + tokens),
+    }
 
 
 @torch.no_grad()

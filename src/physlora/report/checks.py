@@ -174,6 +174,10 @@ def check_parameters(files: RunFiles) -> Check:
     params = (files.summary or {}).get("params")
     if not params or "lora_modules" not in params:
         return Check(name, SKIPPED, "summary.json params missing")
+    method = (((files.summary or {}).get("config") or {}).get("lora") or {}).get("method", "lora")
+    if method not in ("lora", "qlora"):
+        # DoRA adds a magnitude vector per layer; the other methods have no LoRA pairs at all.
+        return Check(name, SKIPPED, f"lora.method={method} is not plain LoRA")
     computed = sum(group["params"] for group in lora_groups(params["lora_modules"]))
     problems = []
     if computed != params.get("trainable"):

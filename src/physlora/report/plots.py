@@ -26,7 +26,7 @@ def remove_old_plots(folder: Path) -> None:
         (folder / name).unlink(missing_ok=True)
 
 
-def _save(figure, folder: Path, name: str) -> str:
+def save_figure(figure, folder: Path, name: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     with atomic_path(folder / name) as temp_path:
@@ -46,7 +46,7 @@ def loss_per_step(files: RunFiles, folder: Path) -> str | None:
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("loss (nats per token)")
     axes.legend()
-    return _save(figure, folder, "loss_per_step.png")
+    return save_figure(figure, folder, "loss_per_step.png")
 
 
 def validation_loss(files: RunFiles, folder: Path) -> str | None:
@@ -63,7 +63,7 @@ def validation_loss(files: RunFiles, folder: Path) -> str | None:
     axes.set_xlabel("epoch (0 = before training)")
     axes.set_ylabel("loss (nats per token)")
     axes.legend()
-    return _save(figure, folder, "validation_loss.png")
+    return save_figure(figure, folder, "validation_loss.png")
 
 
 def gradient_norm(files: RunFiles, folder: Path, max_norm: float | None) -> str | None:
@@ -78,7 +78,7 @@ def gradient_norm(files: RunFiles, folder: Path, max_norm: float | None) -> str 
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("global gradient norm")
     axes.legend()
-    return _save(figure, folder, "gradient_norm.png")
+    return save_figure(figure, folder, "gradient_norm.png")
 
 
 def accuracy_by_topic(files: RunFiles, folder: Path, metric: str, label: str) -> str | None:
@@ -100,4 +100,4 @@ def accuracy_by_topic(files: RunFiles, folder: Path, metric: str, label: str) ->
     axes.set_ylabel(f"{label} (%)")
     axes.set_ylim(0, 100)
     axes.legend()
-    return _save(figure, folder, "accuracy_by_topic.png")
+    return save_figure(figure, folder, "accuracy_by_topic.png")

@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
+from peft import PeftModel
+
 from physlora.config.schema import TOPICS, RunConfig
 from physlora.data.topics import get_classifier
 from physlora.errors import ConfigError
 from physlora.eval.generation import Generated, generate_answers
 from physlora.models.encoding import build_prompt, encode_prompt
 from physlora.models.adapters import load_checked_adapter
+from physlora.models.methods import base_model_view, load_trained, trained_weights_file
 from physlora.serve.runs import (
     GenerationSettings,
     adapter_dir_of,
@@ -121,6 +125,13 @@ class AdapterRegistry:
         first = specs[0]
         bundle = load_base(configs[first.name])
         model = bundle.model
+        if len(specs) == 1 and configs[first.name].lora.method != "lora":
+            # One run of any method: full fine-tuning, QLoRA, DoRA, IA3 or prefix tuning.
+            lora = configs[first.name].lora
+            model = load_trained(model, lora, adapter_dir_of(first.run_dir, trained_weights_file(lora)), first.name)
+            specs = []
+        else:
+            _check_lora_only(configs, {spec.name: spec.run_dir for spec in specs})
         for spec in specs:
             model = load_checked_adapter(model, adapter_dir_of(spec.run_dir), spec.name)
             logger.info("loaded adapter %s from %s", spec.name, spec.run_dir)
@@ -177,14 +188,30 @@ class AdapterRegistry:
         batch_size = batch_size or max(1, len(prompts))
         with self._lock:
             if name == BASE:
-                with self.model.disable_adapter():
-                    return self._generate(prompts, max_new_tokens, max_seq_length, batch_size, on_batch)
-            self.model.set_adapter(name)
-            return self._generate(prompts, max_new_tokens, max_seq_length, batch_size, on_batch)
+                with base_model_view(self.model, self._load_base_copy) as base:
+                    return self._generate(base, prompts, max_new_tokens, max_seq_length, batch_size, on_batch)
+            if isinstance(self.model, PeftModel):
+                self.model.set_adapter(name)
+            return self._generate(self.model, prompts, max_new_tokens, max_seq_length, batch_size, on_batch)
 
-    def _generate(self, prompts, max_new_tokens, max_seq_length, batch_size, on_batch) -> list[Generated]:
+    def _load_base_copy(self) -> torch.nn.Module:
+        """Load the untrained base of a fully fine-tuned run, for one base request (freed after it)."""
+        return load_base(self.configs[self.primary]).model.to(inference_device()).eval()
+
+    def _generate(self, model, prompts, max_new_tokens, max_seq_length, batch_size, on_batch) -> list[Generated]:
         return generate_answers(
-            self.model, self.tokenizer, self.family, prompts, max_new_tokens, max_seq_length, batch_size, on_batch
+            model, self.tokenizer, self.family, prompts, max_new_tokens, max_seq_length, batch_size, on_batch
+        )
+
+
+def _check_lora_only(configs: dict[str, RunConfig], run_dirs: dict[str, Path]) -> None:
+    """Raise ConfigError unless every run is a LoRA run: only LoRA adapters share one base model here."""
+    others = {name: config.lora.method for name, config in configs.items() if config.lora.method != "lora"}
+    if others:
+        listed = ", ".join(f"{name!r} ({run_dirs[name]}: lora.method={method})" for name, method in others.items())
+        raise ConfigError(
+            f"adapters {listed} cannot be served beside other adapters: only lora.method=lora adapters share one "
+            "base model; serve such a run on its own"
         )
 
 

@@ -12,6 +12,7 @@ from physlora.config.schema import RunConfig
 from physlora.errors import ModelError, RunFolderError
 from physlora.eval.runner import run_config_of
 from physlora.models.loading import ModelBundle, load_model
+from physlora.models.methods import trained_weights_file
 
 ADAPTER_DIR = "adapter"
 
@@ -42,20 +43,21 @@ def generation_settings(config: RunConfig) -> GenerationSettings:
     )
 
 
-def adapter_dir_of(run_dir: Path) -> Path:
-    """Return the run's adapter folder; raise RunFolderError when it contains no adapter."""
+def adapter_dir_of(run_dir: Path, marker: str = "adapter_config.json") -> Path:
+    """Return the run's adapter folder; raise RunFolderError when `marker` (the file the run's method
+    saves there) is missing."""
     adapter_dir = Path(run_dir) / ADAPTER_DIR
-    if not (adapter_dir / "adapter_config.json").is_file():
+    if not (adapter_dir / marker).is_file():
         raise RunFolderError(
-            f"no adapter in {adapter_dir} (adapter_config.json not found); finish training first (`physlora train`)"
+            f"no adapter in {adapter_dir} ({marker} not found); finish training first (`physlora train`)"
         )
     return adapter_dir
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
-    """Read the stored config of a run folder that contains a trained adapter."""
+    """Read the stored config of a run folder that contains a trained adapter (or fine-tuned model)."""
     config = run_config_of(Path(run_dir))
-    adapter_dir_of(run_dir)
+    adapter_dir_of(run_dir, trained_weights_file(config.lora))
     return config
 
 

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from peft import set_peft_model_state_dict
+from peft import PeftModel, set_peft_model_state_dict
 from safetensors.torch import load_file
 
 from physlora.errors import RunFolderError
 from physlora.io import staging_folder, write_json_atomic
+from physlora.models.methods import FULL_MODEL_FILE, load_full_weights
 
 logger = logging.getLogger(__name__)
 
@@ -117,16 +118,11 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler, rank: int
     restores the first process's states and logs a warning, because its dropout masks then differ from
     those of an uninterrupted run.
     """
-    weights = folder / ADAPTER_WEIGHTS
-    if not weights.is_file():
-        raise RunFolderError(f"checkpoint {folder} has no {ADAPTER_WEIGHTS}; delete the folder to resume from an older one")
-    result = set_peft_model_state_dict(model, load_file(str(weights)))
-    missing = [key for key in result.missing_keys if "lora_" in key]
-    if missing or result.unexpected_keys:
-        raise RunFolderError(
-            f"checkpoint {folder} does not match the model: missing {missing[:3]}, "
-            f"unexpected {list(result.unexpected_keys)[:3]}; was the config changed since the run started?"
-        )
+    if isinstance(model, PeftModel):
+        _load_adapter_weights(folder, model)
+    else:
+        # Full fine-tuning: the checkpoint contains the whole model, checked tensor by tensor.
+        load_full_weights(model, folder / FULL_MODEL_FILE)
     optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
     if scaler is not None and (folder / "scaler.pt").is_file():
@@ -140,6 +136,21 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler, rank: int
         rng_file = folder / rng_state_file(0)
     restore_rng_states(torch.load(rng_file, weights_only=False))
     return json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def _load_adapter_weights(folder: Path, model) -> None:
+    weights = folder / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        raise RunFolderError(f"checkpoint {folder} has no {ADAPTER_WEIGHTS}; delete the folder to resume from an older one")
+    result = set_peft_model_state_dict(model, load_file(str(weights)))
+    # NOTE: only LoRA tensor names are checked for being missing; IA3 and prefix checkpoints rely on
+    # the unexpected-key check alone.
+    missing = [key for key in result.missing_keys if "lora_" in key]
+    if missing or result.unexpected_keys:
+        raise RunFolderError(
+            f"checkpoint {folder} does not match the model: missing {missing[:3]}, "
+            f"unexpected {list(result.unexpected_keys)[:3]}; was the config changed since the run started?"
+        )
 
 
 def save_adapter(model, folder: Path) -> None:

@@ -79,7 +79,12 @@ def store_frozen_weights_in(model: torch.nn.Module, precision: Precision) -> int
     _untie_output_projection(model, dtype)
     converted = 0
     for module in model.modules():
-        if isinstance(module, torch.nn.Linear) and not module.weight.requires_grad and module.weight.dtype != dtype:
+        weight = getattr(module, "weight", None)
+        # Integer weights are quantized (bitsandbytes 4-bit layers subclass nn.Linear) and stay as they are.
+        if (
+            isinstance(module, torch.nn.Linear) and not weight.requires_grad and weight.is_floating_point()
+            and weight.dtype != dtype
+        ):
             module.weight.data = module.weight.data.to(dtype)
             if module.bias is not None and not module.bias.requires_grad:
                 module.bias.data = module.bias.data.to(dtype)
@@ -97,7 +102,7 @@ def _copy_out_of_checkpoint_file(model: torch.nn.Module) -> None:
     LoRA training fell from 2,579 MB to 1,804 MB.
     """
     for parameter in model.parameters():
-        if not parameter.requires_grad:
+        if not parameter.requires_grad and parameter.is_floating_point():
             parameter.data = parameter.data.clone()
 
 

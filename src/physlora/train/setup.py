@@ -13,9 +13,10 @@ import transformers
 from physlora.config.schema import RunConfig
 from physlora.data.records import Record, read_jsonl
 from physlora.errors import RunFolderError
-from physlora.models.adapters import attach_lora, parameter_counts
+from physlora.models.adapters import parameter_counts
 from physlora.models.architectures import Family, is_t5
 from physlora.models.loading import load_model
+from physlora.models.methods import attach_method, check_available
 from physlora.train.checkpoint import CHECKPOINTS, complete_checkpoints
 from physlora.train.metrics import METRICS_FILE
 from physlora.train.precision import Precision, resolve_precision, store_frozen_weights_in
@@ -27,7 +28,8 @@ CONFIG_FILE = "config.yaml"
 
 @dataclass
 class AdaptedModel:
-    """The base model wrapped with a fresh LoRA adapter, on its device, in train mode."""
+    """The base model made trainable by the configured method (a fresh adapter, or every weight for full
+    fine-tuning), on its device, in train mode."""
 
     model: torch.nn.Module
     tokenizer: object
@@ -61,12 +63,13 @@ def load_splits(config: RunConfig) -> tuple[list[Record], list[Record]]:
 
 
 def build_adapted_model(config: RunConfig, device_type: str) -> AdaptedModel:
-    """Load the base model, check the precision against it, and attach the LoRA adapter.
+    """Load the base model, check the precision against it, and attach the configured method.
 
     All seeds are set before the base model is built and again right before the adapter is created,
     so the same seed gives bitwise-identical initial adapters on CPU.
     """
     training = config.training
+    check_available(config.lora.method)
     transformers.set_seed(training.seed)
     bundle = load_model(config.model, seed=training.seed)
     precision = resolve_precision(training.precision, device_type, is_t5(bundle.model.config))
@@ -82,7 +85,7 @@ def build_adapted_model(config: RunConfig, device_type: str) -> AdaptedModel:
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
         model.enable_input_require_grads()
-    model = attach_lora(model, bundle.family, config.lora, seed=training.seed)
+    model = attach_method(model, bundle.family, config.lora, seed=training.seed)
     model.to(device_type)
     # Counted before the frozen weights are converted: a tied output projection becomes a separate
     # copy there, which is not a parameter of the model being trained.

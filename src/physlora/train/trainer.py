@@ -23,6 +23,7 @@ from physlora.config.loading import dump_yaml
 from physlora.config.schema import RunConfig
 from physlora.errors import RunFolderError, TrainingError
 from physlora.io import create_folder, write_text_atomic
+from physlora.models.methods import apply_method_defaults
 from physlora.models.scoring import label_logprobs, mean_loss
 from physlora.train import checkpoint as checkpoints
 from physlora.train import continual
@@ -85,6 +86,7 @@ class Trainer:
         self.config = config.model_copy(deep=True)
         if max_steps is not None:
             self.config.training.max_steps = max_steps
+        apply_method_defaults(self.config)
         self.training = self.config.training
         self.run_dir = Path(self.config.output.dir)
         self.resume = resume
