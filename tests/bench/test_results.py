@@ -83,7 +83,7 @@ def test_train_targets_follow_runners():
             "physlora_packed_vs_hf_best_practice": {"examples_per_s": 1.4},
         },
         "runners": {"physlora": {"mfu_bf16": 0.25}, "physlora_packed": {"mfu_bf16": 0.55}},
-        "lora_vs_full": {"peak_memory_ratio": 0.3},
+        "lora_vs_full": {"peak_memory_ratio": 0.3, "physlora_peak_memory_ratio": 0.45},
     }
     checked = {(target["name"], target.get("runner")): target["met"] for target in results.train_targets(result)}
     assert checked == {
@@ -92,20 +92,30 @@ def test_train_targets_follow_runners():
         ("physlora MFU, fraction of the measured bf16 matmul peak", "physlora"): False,
         ("examples/s, physlora_packed / HF best-practice baseline", "physlora_packed"): False,
         ("physlora_packed MFU, fraction of the measured bf16 matmul peak", "physlora_packed"): True,
-        (results.LORA_MEMORY.name, None): True,
+        ("peak memory, LoRA / full fine-tuning (hf_best_practice runners, same model and batch)",
+         "hf_best_practice"): True,
+        ("peak memory, LoRA / full fine-tuning (physlora runners, same model and batch)", "physlora"): False,
     }
 
 
 def test_lora_vs_full_memory_ratio():
     measured = {
         "physlora": {"peak_memory_bytes": 600},
+        "physlora_full": {"peak_memory_bytes": 2_400},
         "hf_best_practice": {"peak_memory_bytes": 800},
         "hf_best_practice_full": {"peak_memory_bytes": 2_000},
     }
     summary = _lora_vs_full(measured)
     assert summary["peak_memory_ratio"] == 0.4
-    assert summary["physlora_lora_vs_full_peak_memory_ratio"] == 0.3
+    assert summary["physlora_peak_memory_ratio"] == 0.25
     assert summary["full_peak_memory_bytes"] == 2_000
+    assert summary["physlora_full_peak_memory_bytes"] == 2_400
+
+
+def test_lora_vs_full_without_lora_runner():
+    summary = _lora_vs_full({"hf_best_practice_full": {"peak_memory_bytes": 2_000}})
+    assert summary["peak_memory_ratio"] is None
+    assert summary["physlora_peak_memory_ratio"] is None
 
 
 def test_train_bench_rejects_used_work_dir(tmp_path):

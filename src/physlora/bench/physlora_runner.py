@@ -55,6 +55,7 @@ def run(spec: dict) -> dict:
     run_dir = Path(config.output.dir)
     losses = [record["loss"] for record in read_metrics(run_dir / METRICS_FILE) if record.get("type") == "step"]
     training = config.training
+    full = config.lora.method == "full"
     return {
         "runner": spec.get("runner", "physlora"),
         "micro_batch_tokens": training.micro_batch_tokens,
@@ -71,9 +72,10 @@ def run(spec: dict) -> dict:
         "step_losses": losses,
         "last_step_loss": losses[-1] if losses else None,
         "precision": summary["precision"],
-        "fine_tuning": "lora",
+        "fine_tuning": "full" if full else "lora",
         "params": {"total": summary["params"]["total"], "trainable": summary["params"]["trainable"]},
-        "adapter_dir": str(run_dir / "adapter"),
+        # The harness scores LoRA adapters on the held-out records; a fully fine-tuned model is not scored.
+        "adapter_dir": None if full else str(run_dir / "adapter"),
         "threads": torch.get_num_threads(),
         "pid": os.getpid(),
     }

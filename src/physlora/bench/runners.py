@@ -26,11 +26,13 @@ logger = logging.getLogger(__name__)
 BASELINES_DIR = REPO_ROOT / "benchmarks" / "baselines"
 PHYSLORA = "physlora"
 PHYSLORA_PACKED = "physlora_packed"
+PHYSLORA_FULL = "physlora_full"
 SEED_LIKE = "seed_like"
 HF_BEST_PRACTICE = "hf_best_practice"
 HF_BEST_PRACTICE_FULL = "hf_best_practice_full"
 RUNNERS = (PHYSLORA, PHYSLORA_PACKED, SEED_LIKE, HF_BEST_PRACTICE)
-PHYSLORA_RUNNERS = (PHYSLORA, PHYSLORA_PACKED)
+# Runners that train through physlora's own `train_run`; PHYSLORA_FULL only runs with --include-full.
+PHYSLORA_RUNNERS = (PHYSLORA, PHYSLORA_PACKED, PHYSLORA_FULL)
 # Padded-token budget of the packed runner's micro-batches when the config sets none: 16 examples of up
 # to 128 input plus label tokens, which holds a whole reference window of short physics questions.
 PACKED_MICRO_BATCH_TOKENS = 2048
@@ -70,12 +72,15 @@ def physlora_plan(inputs: SharedInputs, work_dir: Path, tag: str = PHYSLORA, nam
     """Plan a physlora runner: `train_run` on the same model folder and data subset as the baselines.
 
     `name` PHYSLORA trains with the config as it is; PHYSLORA_PACKED sets `training.micro_batch_tokens`
-    (to PACKED_MICRO_BATCH_TOKENS unless the config sets a budget). `tag` names this run's files in
-    `work_dir`, so repeated runs of one runner keep their own.
+    (to PACKED_MICRO_BATCH_TOKENS unless the config sets a budget); PHYSLORA_FULL trains every parameter
+    (`lora.method=full`). `tag` names this run's files in `work_dir`, so repeated runs of one runner keep
+    their own.
     """
     config = inputs.config.model_copy(deep=True)
     if name == PHYSLORA_PACKED and config.training.micro_batch_tokens is None:
         config.training.micro_batch_tokens = PACKED_MICRO_BATCH_TOKENS
+    if name == PHYSLORA_FULL:
+        config.lora.method = "full"
     config.model.name = str(inputs.model_dir)
     config.model.init = "pretrained"
     config.model.architecture = None

@@ -22,6 +22,8 @@ from physlora.bench.runners import (
     HF_BEST_PRACTICE,
     HF_BEST_PRACTICE_FULL,
     PHYSLORA,
+    PHYSLORA_FULL,
+    PHYSLORA_PACKED,
     PHYSLORA_RUNNERS,
     RUNNERS,
     SEED_LIKE,
@@ -101,7 +103,7 @@ def run_train_benchmark(
 
         result["settings"] = _settings(config, family, steps, subset, audit, precision)
         result["settings"]["repeats"] = repeats
-        names = list(runners) + ([HF_BEST_PRACTICE_FULL] if include_full else [])
+        names = list(runners) + ([HF_BEST_PRACTICE_FULL, PHYSLORA_FULL] if include_full else [])
         measured, peaks = _run_rounds(names, inputs, work, repeats, runner_environment(training.num_threads))
         result["matmul_peak"] = _combine_peaks(peaks)
         result["heldout_loss_initial"], heldout = _heldout_losses(config, model_dir, tokenizer, work / "data", measured)
@@ -114,7 +116,7 @@ def run_train_benchmark(
     result["runners"] = measured
     result["ratios"] = {
         f"{candidate}_vs_{name}": results.compare(measured[candidate], measured[name])
-        for candidate in PHYSLORA_RUNNERS
+        for candidate in (PHYSLORA, PHYSLORA_PACKED)
         for name in (SEED_LIKE, HF_BEST_PRACTICE)
         if candidate in measured and name in measured
     }
@@ -214,16 +216,19 @@ def _add_flops(runner: dict, groups: flops.ParameterGroups, peaks: dict) -> None
 
 
 def _lora_vs_full(measured: dict) -> dict:
-    lora, full = measured.get(HF_BEST_PRACTICE), measured[HF_BEST_PRACTICE_FULL]
-    physlora = measured.get(PHYSLORA)
+    """Peak memory of LoRA against full fine-tuning, within each runner family (same code, model and batch)."""
+
+    def peak(name: str) -> int | None:
+        return measured[name]["peak_memory_bytes"] if name in measured else None
+
     return {
         "runner": HF_BEST_PRACTICE,
-        "lora_peak_memory_bytes": lora["peak_memory_bytes"] if lora else None,
-        "full_peak_memory_bytes": full["peak_memory_bytes"],
-        "peak_memory_ratio": results.ratio(lora["peak_memory_bytes"] if lora else None, full["peak_memory_bytes"]),
-        "physlora_lora_vs_full_peak_memory_ratio": results.ratio(
-            physlora["peak_memory_bytes"] if physlora else None, full["peak_memory_bytes"]
-        ),
+        "lora_peak_memory_bytes": peak(HF_BEST_PRACTICE),
+        "full_peak_memory_bytes": peak(HF_BEST_PRACTICE_FULL),
+        "peak_memory_ratio": results.ratio(peak(HF_BEST_PRACTICE), peak(HF_BEST_PRACTICE_FULL)),
+        "physlora_lora_peak_memory_bytes": peak(PHYSLORA),
+        "physlora_full_peak_memory_bytes": peak(PHYSLORA_FULL),
+        "physlora_peak_memory_ratio": results.ratio(peak(PHYSLORA), peak(PHYSLORA_FULL)),
     }
 
 

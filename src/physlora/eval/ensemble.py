@@ -12,6 +12,7 @@ pairs of models on the same items: ensemble against base, ensemble against gener
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -24,7 +25,7 @@ from physlora.eval.aggregate import BootstrapSettings, metrics_by, summarize
 from physlora.eval.generation import resolve_max_new_tokens
 from physlora.eval.likelihood import PairScores, batch_count
 from physlora.eval.predictions import ModelOutputs, build_rows, write_predictions
-from physlora.eval.runner import _plan, _run_model, data_dir_of, evaluation_settings, read_split, run_config_of
+from physlora.eval.runner import _plan, _run_base, _run_model, data_dir_of, evaluation_settings, read_split, run_config_of
 from physlora.io import write_json_atomic
 from physlora.serve.registry import BASE, AdapterRegistry, AdapterSpec, Route
 
@@ -134,9 +135,9 @@ def evaluate_ensemble(run_dir: Path, topic_runs: dict[str, Path], progress: Prog
                 ", ".join(topic_runs) or "no topic", len(records), evaluation.split, source)
     outputs = {}
     if stored is None:
-        outputs["base"] = _run_model(registry.model, registry, plan, adapter_enabled=False, on_batch=on_batch)
+        outputs["base"] = _run_base(registry.model, registry, plan, on_batch, config)
         registry.model.set_adapter(GENERAL)
-        outputs[GENERAL] = _run_model(registry.model, registry, plan, adapter_enabled=True, on_batch=on_batch)
+        outputs[GENERAL] = _run_model(registry.model, registry, plan, on_batch)
     outputs["ensemble"] = _ensemble_outputs(registry, config, evaluation, records, routes, limit, on_batch)
 
     rows = build_rows(records, outputs)
@@ -177,8 +178,8 @@ def _ensemble_outputs(registry, config, evaluation, records, routes, limit, on_b
         if name != BASE:
             registry.model.set_adapter(name)
         plan = _plan(config, evaluation, subset, limit)
-        parts.append((indices, _run_model(registry.model, registry, plan, adapter_enabled=name != BASE,
-                                          on_batch=on_batch)))
+        run = _run_model if name != BASE else functools.partial(_run_base, config=config)
+        parts.append((indices, run(registry.model, registry, plan, on_batch)))
     return merge_outputs(records, parts)
 
 

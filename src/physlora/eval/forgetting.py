@@ -26,7 +26,7 @@ from physlora.errors import ConfigError
 from physlora.eval.aggregate import BootstrapSettings, summarize
 from physlora.eval.generation import resolve_max_new_tokens
 from physlora.eval.predictions import ModelOutputs, build_rows, write_predictions
-from physlora.eval.runner import _load_adapted_model, _plan, _run_model, data_dir_of, evaluation_settings, read_split
+from physlora.eval.runner import _load_adapted_model, _plan, _run_base, _run_model, data_dir_of, evaluation_settings, read_split
 from physlora.eval.runner import run_config_of
 from physlora.io import write_json_atomic
 from physlora.models.adapters import load_checked_adapter
@@ -110,7 +110,7 @@ class _Scorer:
 
     def __init__(self, model, bundle, config: RunConfig, evaluation: EvaluationConfig,
                  records: dict[str, list[Record]]) -> None:
-        self.model, self.bundle = model, bundle
+        self.model, self.bundle, self.config = model, bundle, config
         self.limits = {split: resolve_max_new_tokens(evaluation, bundle.tokenizer, bundle.family,
                                                      [record.answer for record in split_records])
                        for split, split_records in records.items()}
@@ -123,12 +123,10 @@ class _Scorer:
             model_name = {None: "base model", NEW_ADAPTER: "new adapter"}.get(adapter, f"{adapter} adapter")
             logger.info("scoring %d %s items with the %s", len(self.plans[split]["prompts"]), split, model_name)
             if adapter is None:
-                self.cache[key] = _run_model(self.model, self.bundle, self.plans[split], adapter_enabled=False,
-                                             on_batch=_ignore)
+                self.cache[key] = _run_base(self.model, self.bundle, self.plans[split], _ignore, self.config)
             else:
                 with _active_adapter(self.model, adapter):
-                    self.cache[key] = _run_model(self.model, self.bundle, self.plans[split], adapter_enabled=True,
-                                                 on_batch=_ignore)
+                    self.cache[key] = _run_model(self.model, self.bundle, self.plans[split], _ignore)
         return self.cache[key]
 
 

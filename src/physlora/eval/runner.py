@@ -106,6 +106,12 @@ def _run_model(model, bundle, plan: dict, on_batch: Callable[[], None]) -> Model
     return ModelOutputs(targets=targets, choices=choices, answers=answers)
 
 
+def _run_base(model, bundle, plan: dict, on_batch: Callable[[], None], config: RunConfig) -> ModelOutputs:
+    """Run the plan on the untrained base of `model`: its adapter disabled, or a fresh copy of the base model."""
+    with base_model_view(model, lambda: _load_base(config)) as base:
+        return _run_model(base, bundle, plan, on_batch)
+
+
 def _plan(config: RunConfig, evaluation: EvaluationConfig, records: list[Record], limit: dict) -> dict:
     prompts = [build_prompt(config.model.prompt_template, record.question) for record in records]
     return {
@@ -156,9 +162,10 @@ def evaluate_run(
     plan = _plan(config, evaluation, records, limit)
     on_batch = _progress_counter(plan, progress)
     logger.info("evaluating %d %s items (max_new_tokens=%d)", len(records), evaluation.split, limit["max_new_tokens"])
-    with base_model_view(model, lambda: _load_base(config)) as base:
-        base_outputs = _run_model(base, bundle, plan, on_batch)
-    outputs = {"base": base_outputs, "adapted": _run_model(model, bundle, plan, on_batch)}
+    outputs = {
+        "base": _run_base(model, bundle, plan, on_batch, config),
+        "adapted": _run_model(model, bundle, plan, on_batch),
+    }
 
     rows = build_rows(records, outputs)
     bootstrap = BootstrapSettings(evaluation.bootstrap_samples, evaluation.confidence, evaluation.seed)
