@@ -56,6 +56,12 @@ def _main_options(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    if not verbose:
+        # With bitsandbytes installed (the qlora extra), importing PEFT makes bitsandbytes look for an
+        # optional CPU kernel on the Hugging Face Hub and warn when it cannot fetch it. 4-bit layers then
+        # use bitsandbytes' built-in CPU code, so the two warnings show only with --verbose.
+        for name in ("kernels", "bitsandbytes.backends.cpu.ops"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _load(config: Optional[Path], preset: Optional[str], overrides: Optional[list[str]]):
