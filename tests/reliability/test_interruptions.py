@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_train_data
 from console_runs import REPO_ROOT, ConsoleResult, console_command, run_subprocess, subprocess_env
+from physics_records import write_data
 from safetensors.torch import load_file
 
 pytestmark = pytest.mark.usefixtures("t5_tokenizer_path")
@@ -55,7 +55,7 @@ main()
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    return write_train_data(tmp_path_factory.mktemp("interrupt-data"), TRAIN_RECORDS, 8)
+    return write_data(tmp_path_factory.mktemp("interrupt-data"), TRAIN_RECORDS, 8)
 
 
 def train_args(run_dir: Path, data_dir: Path) -> list[str]:
