@@ -80,6 +80,17 @@ def test_plan_skips_small_topics_with_reason(per_topic_run, caplog):
     assert "catch-all" in plan["skipped"]["other"]["reason"]
 
 
+def test_plan_without_qualifying_topic_warns(per_topic_run, caplog):
+    records = read_jsonl(per_topic_run / "data" / "train.jsonl")
+    largest = max(count for topic, count in Counter(record.topic for record in records).items() if topic != "other")
+    with caplog.at_level(logging.WARNING, logger="physlora.train.topic_adapters"):
+        plan = plan_topics(records, TopicAdaptersConfig(min_train_items=largest + 1))
+    assert plan["trained"] == []
+    assert f"no topic has topic_adapters.min_train_items={largest + 1} training items (the largest has {largest})" in (
+        caplog.text
+    )
+
+
 def test_run_trains_one_adapter_per_topic(per_topic_run):
     trained = expected_topics(per_topic_run)
     assert len(trained) >= 2, "the data must give at least two topics above the minimum"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
@@ -62,6 +63,10 @@ def _main_options(
         # use bitsandbytes' built-in CPU code, so the two warnings show only with --verbose.
         for name in ("kernels", "bitsandbytes.backends.cpu.ops"):
             logging.getLogger(name).setLevel(logging.ERROR)
+        # rouge-score logs "Using default tokenizer." through absl at every evaluation.
+        logging.getLogger("absl").setLevel(logging.WARNING)
+        # transformers 5.25 warns about its own deprecated is_gradient_checkpointing on every model load.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def _load(config: Optional[Path], preset: Optional[str], overrides: Optional[list[str]]):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from physlora.cli import app
 from physlora.compare.runner import parse_methods, run_comparison
-from physlora.compare.tables import RATIOS, add_ratios
+from physlora.compare.tables import RATIOS, _ratio_phrase, add_ratios
 from physlora.errors import ConfigError
 
 ROW_FIELDS = {
@@ -142,3 +142,11 @@ def test_compare_cli_isolated(tmp_path, t5_tokenizer_path, compare_data):
     assert stored["methods"][0]["steps"] == 1
     assert stored["methods"][0]["eval_items"] == 3
     assert "| lora | ok |" in result.output
+
+
+def test_ratio_phrase_never_reads_backwards():
+    assert _ratio_phrase(2.0, "less peak memory", "more peak memory") == "2.0x less peak memory"
+    assert _ratio_phrase(1 / 1.25, "less wall time per epoch", "more wall time per epoch") == (
+        "1.2x more wall time per epoch"
+    )
+    assert _ratio_phrase(1.0, "smaller saved artifact", "larger saved artifact") == "1.0x smaller saved artifact"

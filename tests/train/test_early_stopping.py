@@ -86,7 +86,7 @@ def test_stops_after_patience_epochs(make_config):
     assert json.loads((run_dir / "adapter" / "best_epoch.json").read_text(encoding="utf-8"))["epoch"] == 0
 
     report = write_report(run_dir).read_text(encoding="utf-8")
-    assert f"Training ended: {summary['stop_reason']}." in report
+    assert f"Training ended ({summary['stop_reason']})." in report
     assert f"Best epoch by validation loss: 0 (validation loss {summary['best_val_loss']:.4f})." in report
     assert "RUN/adapter contains the best adapter, from epoch 0" in report
 

@@ -143,7 +143,7 @@ def test_fp16_with_t5_rejected(make_config):
 
 
 def test_missing_data_names_build_command(make_config, tmp_path):
-    with pytest.raises(RunFolderError, match="physlora data build --out"):
+    with pytest.raises(RunFolderError, match="physlora data build --config <your config> --out"):
         train_run(make_config(f"output.data_dir={tmp_path / 'nowhere'}"))
 
 

@@ -10,13 +10,13 @@ from physlora.io import write_json_atomic, write_text_atomic
 
 FORMAT_VERSION = 1
 REFERENCE = "full"
-# Ratio name -> (row field, phrase). Each ratio is full fine-tuning's value divided by the method's,
-# so a value above 1 means the method needs less of it than full fine-tuning.
+# Ratio name -> (row field, phrase for a ratio above 1, phrase for one below 1). Each ratio is full
+# fine-tuning's value divided by the method's, so a value above 1 means the method needs less of it.
 RATIOS = {
-    "trainable_params": ("trainable_params", "fewer trainable parameters"),
-    "artifact_size": ("artifact_bytes", "smaller saved artifact"),
-    "peak_memory": ("peak_memory_bytes", "less peak memory"),
-    "epoch_time": ("epoch_time_s", "less wall time per epoch"),
+    "trainable_params": ("trainable_params", "fewer trainable parameters", "more trainable parameters"),
+    "artifact_size": ("artifact_bytes", "smaller saved artifact", "larger saved artifact"),
+    "peak_memory": ("peak_memory_bytes", "less peak memory", "more peak memory"),
+    "epoch_time": ("epoch_time_s", "less wall time per epoch", "more wall time per epoch"),
 }
 
 
@@ -39,7 +39,7 @@ def add_ratios(rows: list[dict]) -> str | None:
         if "trainable_params" not in row:
             row["ratios_vs_full"] = None
             continue
-        row["ratios_vs_full"] = {name: ratio(full[field], row.get(field)) for name, (field, _) in RATIOS.items()}
+        row["ratios_vs_full"] = {name: ratio(full[field], row.get(field)) for name, (field, *_) in RATIOS.items()}
     return None
 
 
@@ -86,8 +86,8 @@ def _table_line(row: dict) -> str:
         return f"| {row['method']} | {row['status']} | | | | | | | | | |"
     cells = [
         row["method"], row["status"], f"{row['trainable_params']:,}", f"{row['trainable_pct']:.3f}",
-        _megabytes(row["artifact_bytes"]), _number(row["epoch_time_s"], "{:.1f} s"),
-        _number(row["input_tokens_per_s"], "{:.0f}"), _megabytes(row["peak_memory_bytes"]),
+        _size(row["artifact_bytes"]), _number(row["epoch_time_s"], "{:.1f} s"),
+        _number(row["input_tokens_per_s"], "{:.0f}"), _size(row["peak_memory_bytes"]),
         _number(row["final_val_loss"], "{:.4f}"), _interval(row.get("mc_accuracy")), _interval(row.get("exact_match")),
     ]
     return "| " + " | ".join(cells) + " |"
@@ -101,10 +101,16 @@ def _ratio_lines(document: dict) -> list[str]:
         ratios = row.get("ratios_vs_full")
         if not ratios or row["method"] == REFERENCE:
             continue
-        parts = [f"{ratios[name]:.1f}x {phrase}" for name, (_, phrase) in RATIOS.items() if ratios[name] is not None]
+        parts = [_ratio_phrase(ratios[name], less, more) for name, (_, less, more) in RATIOS.items()
+                 if ratios[name] is not None]
         lines.append(f"- {row['method']}: {', '.join(parts)}")
     lines.append("")
     return lines
+
+
+def _ratio_phrase(value: float, less: str, more: str) -> str:
+    """Say "2.0x less ..." for a ratio of 2 and "1.1x more ..." for a ratio of 0.9, never "0.9x less"."""
+    return f"{value:.1f}x {less}" if value >= 1 else f"{1 / value:.1f}x {more}"
 
 
 def _notes(document: dict) -> list[str]:
@@ -128,8 +134,10 @@ def _number(value: float | None, template: str) -> str:
     return "n/a" if value is None else template.format(value)
 
 
-def _megabytes(value: int | None) -> str:
-    return "n/a" if value is None else f"{value / 1e6:,.1f} MB"
+def _size(value: int | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / 1e3:,.1f} kB" if value < 1e5 else f"{value / 1e6:,.1f} MB"
 
 
 def _interval(entry: dict | None) -> str:

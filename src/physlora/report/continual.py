@@ -22,7 +22,7 @@ def stopping_findings(files: RunFiles) -> list[str]:
     summary = files.summary or {}
     if "stop_reason" not in summary:
         return []
-    findings = [f"Training ended: {summary['stop_reason']}."]
+    findings = [f"Training ended ({summary['stop_reason']})."]
     if summary.get("best_epoch") is not None:
         findings.append(f"Best epoch by validation loss: {summary['best_epoch']} "
                         f"(validation loss {fmt.loss(summary.get('best_val_loss'))}).")

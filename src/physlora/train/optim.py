@@ -51,6 +51,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, steps: 
     if warmup_steps >= steps > 0:
         logger.warning(
             "training.warmup_steps=%d is not smaller than the %d optimizer steps of this run, "
-            "so the learning rate never reaches training.learning_rate", warmup_steps, steps,
+            "so the learning rate never reaches training.learning_rate%s", warmup_steps, steps,
+            "; the only step runs at learning rate 0 (warmup starts from 0), so the weights do not change"
+            if steps == 1 else "",
         )
     return get_linear_schedule_with_warmup(optimizer, num_warmup_steps=warmup_steps, num_training_steps=steps)

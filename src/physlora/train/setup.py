@@ -51,7 +51,8 @@ def load_splits(config: RunConfig) -> tuple[list[Record], list[Record]]:
         path = folder / f"{name}.jsonl"
         if not path.is_file():
             raise RunFolderError(
-                f"{path} not found; run `physlora data build --out {folder}` first, "
+                f"{path} not found; run `physlora data build --config <your config> --out {folder}` "
+                "(or --preset NAME instead of --config) first, "
                 "or set output.data_dir to the folder of a built data set"
             )
         splits.append(read_jsonl(path))

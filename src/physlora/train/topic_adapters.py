@@ -53,6 +53,12 @@ def plan_topics(train_records: list[Record], settings: TopicAdaptersConfig) -> d
             continue
         skipped[topic] = {"n_train": count, "reason": reason}
         logger.info("no adapter for topic %s: %s", topic, reason)
+    if not trained:
+        largest = max((counts.get(topic, 0) for topic in TOPICS if topic != CATCH_ALL_TOPIC), default=0)
+        logger.warning(
+            "no topic has topic_adapters.min_train_items=%d training items (the largest has %d), so no topic "
+            "adapter is trained; lower topic_adapters.min_train_items to train some", settings.min_train_items, largest,
+        )
     return {
         "min_train_items": settings.min_train_items,
         "train_counts": {topic: counts.get(topic, 0) for topic in TOPICS},
