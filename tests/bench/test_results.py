@@ -98,6 +98,23 @@ def test_train_targets_follow_runners():
     }
 
 
+def test_targets_of_other_models_not_judged():
+    result = {
+        "settings": {"model": "tiny-t5"},
+        "ratios": {"physlora_vs_seed_like": {"examples_per_s": 13.0, "heldout_loss_relative_difference": 0.5},
+                   "physlora_vs_hf_best_practice": {"examples_per_s": 1.1}},
+        "runners": {"physlora": {"mfu_bf16": 0.25}},
+    }
+    met = {target["name"]: target["met"] for target in results.train_targets(result)}
+    assert met["examples/s, physlora / seed-like baseline"] is None
+    assert met["examples/s, physlora / HF best-practice baseline"] is None
+    assert met["physlora MFU, fraction of the measured bf16 matmul peak"] is False  # set for any model
+    result["settings"]["model"] = "google/flan-t5-base"
+    met = {target["name"]: target["met"] for target in results.train_targets(result)}
+    assert met["examples/s, physlora / seed-like baseline"] is True
+    assert met["held-out loss, relative difference of physlora from seed-like"] is False
+
+
 def test_lora_vs_full_memory_ratio():
     measured = {
         "physlora": {"peak_memory_bytes": 600},
