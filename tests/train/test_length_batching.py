@@ -70,7 +70,7 @@ def test_pack_window_fills_the_token_budget():
     lengths = [10, 30, 20, 30, 5, 12]
     window = [[0, 1], [2, 3], [4, 5]]
     packed = pack_window(window, lengths, max_tokens=60)
-    # Longest first: 30, 30 fill 60; then 20, 12, 10 (3 x 20 = 60); then 5 alone.
+    # Longest first: 30 and 30 use the 60-token budget; then 20, 12, 10 (3 x 20 = 60); then 5 alone.
     assert packed == [[1, 3], [2, 5, 0], [4]]
     assert sorted(index for batch in packed for index in batch) == list(range(6))
     assert all(len(batch) * max(lengths[index] for index in batch) <= 60 for batch in packed)

@@ -30,11 +30,11 @@ def add_ratios(rows: list[dict]) -> str | None:
     """Give every measured row `ratios_vs_full`; return why there are none, or None when there are."""
     full = next((row for row in rows if row["method"] == REFERENCE and "trainable_params" in row), None)
     if full is None:
-        why = "full fine-tuning was not run" if all(row["method"] != REFERENCE for row in rows) else \
-            "full fine-tuning has no measurements"
         for row in rows:
             row["ratios_vs_full"] = None
-        return why
+        if all(row["method"] != REFERENCE for row in rows):
+            return "full fine-tuning was not run"
+        return "full fine-tuning has no measurements"
     for row in rows:
         if "trainable_params" not in row:
             row["ratios_vs_full"] = None

@@ -121,7 +121,7 @@ def pack_window(window: list[list[int]], lengths: list[int], max_tokens: int | N
     The window's examples are sorted by length (longest first, ties by index) and cut greedily into
     micro-batches whose count x longest `lengths` entry stays within `max_tokens`. An example longer than
     the budget forms a micro-batch of its own. The trainer weights the loss by the supervised tokens of the
-    whole window, so the step's gradient does not depend on the packing (dropout masks aside); fewer,
+    whole window, so the step's gradient does not depend on the packing (dropout masks aside). Fewer,
     larger micro-batches only make the matrix products bigger. `max_tokens=None` returns `window` as it is.
     """
     if max_tokens is None:

@@ -74,7 +74,7 @@ class EarlyStopping:
         return False
 
     def stop_reason(self, status: str, max_steps: int | None) -> str:
-        """Return one sentence that says why training ended, for summary.json and the report."""
+        """Return one sentence on why training ended, for summary.json and the report."""
         if status == summaries.EARLY_STOPPED:
             epochs = "epoch" if self.patience == 1 else "epochs"
             return (f"early stopping: the validation loss did not improve by more than {self.min_delta:g} "
