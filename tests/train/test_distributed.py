@@ -136,13 +136,6 @@ def test_accumulation_below_process_count_rejected():
         Processes(count=4, rank=0).check_accumulation(2)
 
 
-@pytest.mark.parametrize("variable, engine", [("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")])
-def test_sharded_engines_rejected(monkeypatch, variable, engine):
-    monkeypatch.setenv(variable, "true")
-    with pytest.raises(ConfigError, match=f"selects {engine}"):
-        Processes.from_environment()
-
-
 def test_single_process_reductions_are_identity():
     processes = Processes()
     assert processes.sum(1.5, 2.0) == [1.5, 2.0]

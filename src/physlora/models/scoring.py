@@ -88,7 +88,8 @@ def _prefix_inputs(model, batch) -> dict:
 
 @torch.no_grad()
 def mean_loss(
-    model: torch.nn.Module, family: Family, examples: list[Encoded], batch_size: int, pad_token_id: int
+    model: torch.nn.Module, family: Family, examples: list[Encoded], batch_size: int, pad_token_id: int,
+    score=None,
 ) -> tuple[float, int]:
     """Compute the token-weighted mean negative log-likelihood of `examples` and their supervised tokens.
 
@@ -96,8 +97,10 @@ def mean_loss(
     float64, so the result does not depend on `batch_size` beyond float32 rounding inside the model.
     Examples are batched in order of length to reduce padding. The model runs in eval mode (no
     dropout) and gets its previous mode back. Precision follows any autocast context of the caller.
-    Returns NaN and 0 tokens for an empty list.
+    Returns NaN and 0 tokens for an empty list. `score(batch)` replaces `label_logprobs(model, family, batch)`
+    when the model runs inside a training engine's wrapper (FSDP, DeepSpeed).
     """
+    score = score or (lambda batch: label_logprobs(model, family, batch))
     device = next(model.parameters()).device
     order = sorted(range(len(examples)), key=lambda index: len(examples[index].input_ids))
     total_nll, total_tokens = 0.0, 0
@@ -107,7 +110,7 @@ def mean_loss(
         for start in range(0, len(order), batch_size):
             chosen = [examples[index] for index in order[start : start + batch_size]]
             batch = {key: value.to(device) for key, value in collate(chosen, pad_token_id).items()}
-            sums, counts = label_logprobs(model, family, batch)
+            sums, counts = score(batch)
             total_nll -= sums.double().sum().item()
             total_tokens += int(counts.sum().item())
     finally:

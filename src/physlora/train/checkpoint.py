@@ -81,19 +81,25 @@ def rng_state_file(rank: int) -> str:
 
 
 def save_checkpoint(
-    run_dir: Path, model, optimizer, scheduler, scaler, trainer_state: dict, keep: int = 2,
+    run_dir: Path, engine, scheduler, scaler, trainer_state: dict, processes, keep: int = 2,
     rng_states: list[dict] | None = None,
 ) -> Path:
     """Write the checkpoint of `trainer_state["step"]`, then delete all but the newest `keep` checkpoints.
 
-    `rng_states` contains the RNG states of every process in rank order. None saves this process's states.
+    Every process calls this: `engine.save_state` writes the model and optimizer state (on the first
+    process only for data-parallel training, one file per process for FSDP and DeepSpeed), and the
+    first process writes the rest and renames the folder into place. `rng_states` contains the RNG
+    states of every process in rank order. None saves this process's states.
     """
     started = time.perf_counter()
     target = run_dir / CHECKPOINTS / checkpoint_name(trainer_state["step"])
-    temp = staging_folder(target)
+    temp = staging_folder(target) if processes.is_main else None
+    temp = Path(processes.gather_objects(str(temp))[0])  # the first process's folder, on every process
     try:
-        model.save_pretrained(temp, safe_serialization=True)
-        torch.save(optimizer.state_dict(), temp / "optimizer.pt")
+        engine.save_state(temp)
+        processes.wait()
+        if not processes.is_main:
+            return target
         torch.save(scheduler.state_dict(), temp / "scheduler.pt")
         if scaler is not None:
             torch.save(scaler.state_dict(), temp / "scaler.pt")
@@ -103,7 +109,8 @@ def save_checkpoint(
         _fsync_files(temp)
         _replace_folder(temp, target)
     finally:
-        shutil.rmtree(temp, ignore_errors=True)
+        if processes.is_main:
+            shutil.rmtree(temp, ignore_errors=True)
 
     for old in complete_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
@@ -111,19 +118,15 @@ def save_checkpoint(
     return target
 
 
-def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler, rank: int = 0) -> dict:
-    """Restore a checkpoint into the given objects, RNG states included, and return its trainer state.
+def load_checkpoint(folder: Path, engine, scheduler, scaler, rank: int = 0) -> dict:
+    """Restore a checkpoint into the engine's model and optimizer and into the other given objects, RNG
+    states included, and return its trainer state. Every process calls this.
 
     Process `rank` restores its own RNG file. When the checkpoint was written by fewer processes, it
     restores the first process's states and logs a warning, because its dropout masks then differ from
     those of an uninterrupted run.
     """
-    if isinstance(model, PeftModel):
-        _load_adapter_weights(folder, model)
-    else:
-        # Full fine-tuning: the checkpoint contains the whole model, checked tensor by tensor.
-        load_full_weights(model, folder / FULL_MODEL_FILE)
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    engine.load_state(folder)
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
     if scaler is not None and (folder / "scaler.pt").is_file():
         scaler.load_state_dict(torch.load(folder / "scaler.pt", weights_only=True))
@@ -136,6 +139,15 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler, rank: int
         rng_file = folder / rng_state_file(0)
     restore_rng_states(torch.load(rng_file, weights_only=False))
     return json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def load_model_weights(folder: Path, model) -> None:
+    """Load the adapter (or, for full fine-tuning, the whole model) that a data-parallel checkpoint contains."""
+    if isinstance(model, PeftModel):
+        _load_adapter_weights(folder, model)
+    else:
+        # Full fine-tuning: the checkpoint contains the whole model, checked tensor by tensor.
+        load_full_weights(model, folder / FULL_MODEL_FILE)
 
 
 def _load_adapter_weights(folder: Path, model) -> None:
@@ -153,11 +165,12 @@ def _load_adapter_weights(folder: Path, model) -> None:
         )
 
 
-def save_adapter(model, folder: Path) -> None:
-    """Write the adapter in the standard PEFT format, replacing `folder` atomically."""
+def save_adapter(model, folder: Path, state_dict: dict | None = None) -> None:
+    """Write the adapter in the standard PEFT format (the whole model for full fine-tuning), replacing
+    `folder` atomically. `state_dict` holds the weights to write when the model's own are sharded."""
     temp = staging_folder(folder)
     try:
-        model.save_pretrained(temp, safe_serialization=True)
+        model.save_pretrained(temp, safe_serialization=True, **({"state_dict": state_dict} if state_dict else {}))
         _fsync_files(temp)
         _replace_folder(temp, folder)
     finally:

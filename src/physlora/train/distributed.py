@@ -29,10 +29,6 @@ logger = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 
-# Set by `accelerate launch` when its config selects FSDP or DeepSpeed.
-SHARDED_ENGINE_ENV = {"ACCELERATE_USE_FSDP": "FSDP", "ACCELERATE_USE_DEEPSPEED": "DeepSpeed"}
-
-
 def launched_process_count() -> int:
     """Number of processes of the current launch: WORLD_SIZE under accelerate launch or torchrun, else 1."""
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -49,14 +45,6 @@ class Processes:
     @classmethod
     def from_environment(cls) -> Processes:
         """Join the process group of the current launch, or return a single process when none was launched."""
-        for variable, engine in SHARDED_ENGINE_ENV.items():
-            if os.environ.get(variable, "").lower() == "true":
-                # TODO: prepare the model with Accelerator.prepare for FSDP and DeepSpeed. Both need the
-                # loss computed through the wrapped model's forward, which the causal loss path skips.
-                raise ConfigError(
-                    f"the accelerate config selects {engine}, which the physlora training loop does not run yet; "
-                    "launch with configs/accelerate/ddp-cpu.yaml or ddp-gpu.yaml (data-parallel) instead"
-                )
         if launched_process_count() <= 1:
             return cls()
         from accelerate import PartialState

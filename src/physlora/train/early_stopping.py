@@ -110,12 +110,13 @@ def check_validation_records(training: TrainingConfig, validation_records: list[
         )
 
 
-def save_best_adapter(model, run_dir: Path, record: dict, step: int) -> None:
+def save_best_adapter(model, folder: Path, state_dict: dict | None, *, record: dict, step: int) -> None:
+    """Save the adapter of the new best epoch into `folder` (RUN/adapter-best) with its marker file.
+    `state_dict` holds the weights when the model's own are sharded (see checkpoint.save_adapter)."""
     # NOTE: this is written before the epoch-end checkpoint. A crash between the two leaves a best adapter
     # from an epoch that the resumed run trains again. CPU training is deterministic, so it writes the same
     # weights again there, but on a GPU the repeated epoch may differ and not replace them.
-    folder = run_dir / BEST_ADAPTER_DIR
-    checkpoints.save_adapter(model, folder)
+    checkpoints.save_adapter(model, folder, state_dict)
     write_json_atomic(folder / BEST_MARKER, {"epoch": record["epoch"], "step": step, "val_loss": record["val_loss"]})
     logger.info("epoch %d is the best so far (validation loss %.4f); saved %s", record["epoch"], record["val_loss"],
                 folder)

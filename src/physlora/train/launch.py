@@ -7,6 +7,7 @@ on a port the operating system chooses.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import socket
@@ -14,6 +15,8 @@ import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
+
+from physlora.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +35,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def launch_command(num_processes: int, train_args: list[str], port: int) -> list[str]:
+# `physlora train --engine` names and the shipped accelerate config file of each.
+ENGINE_CONFIGS = {"data-parallel": "ddp", "fsdp": "fsdp", "deepspeed": "deepspeed"}
+
+
+def check_engine(engine: str) -> None:
+    """Raise ConfigError for an unknown --engine name, or for DeepSpeed when it is not installed."""
+    if engine not in ENGINE_CONFIGS:
+        raise ConfigError(f"--engine {engine!r} is not one of {', '.join(ENGINE_CONFIGS)}")
+    if engine == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("--engine deepspeed needs the deepspeed package: pip install -e '.[deepspeed]'")
+
+
+def launch_command(num_processes: int, train_args: list[str], port: int, engine: str = "data-parallel") -> list[str]:
     """Build the `accelerate launch` command that runs `physlora train` with `train_args` in each process."""
     return [
         sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(accelerate_config("ddp")),
+        "--config_file", str(accelerate_config(ENGINE_CONFIGS[engine])),
         "--num_processes", str(num_processes),
         "--main_process_ip", LOOPBACK,
         "--main_process_port", str(port),
@@ -63,12 +78,12 @@ def train_arguments(*, config, preset, overrides, resume, max_steps, overwrite, 
     return args
 
 
-def launch_training(num_processes: int, **options) -> int:
+def launch_training(num_processes: int, engine: str = "data-parallel", **options) -> int:
     """Run `physlora train` in `num_processes` processes, wait for them, and return the exit code.
 
     The launcher reports a failed process with exit code 1, whatever that process's own exit code was.
     """
-    command = launch_command(num_processes, train_arguments(**options), free_port())
+    command = launch_command(num_processes, train_arguments(**options), free_port(), engine)
     environment = dict(os.environ)
     if sys.platform == "linux":
         # All processes run on this machine, so gloo's connections stay on the loopback interface

@@ -10,6 +10,7 @@ so tests can check how a numerical failure stops a run. It is not meant for any 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -24,7 +25,7 @@ from physlora.config.schema import RunConfig
 from physlora.errors import RunFolderError, TrainingError
 from physlora.io import create_folder, write_text_atomic
 from physlora.models.methods import apply_method_defaults
-from physlora.models.scoring import label_logprobs, mean_loss
+from physlora.models.scoring import mean_loss
 from physlora.train import checkpoint as checkpoints
 from physlora.train import continual
 from physlora.train import early_stopping as stopping
@@ -40,6 +41,7 @@ from physlora.train.batching import (
     pack_window,
 )
 from physlora.train.distributed import Processes
+from physlora.train.engines import build_engine
 from physlora.train.metrics import METRICS_FILE, MetricsWriter, finite_or_none, keep_until_checkpoint, peak_memory
 from physlora.train.optim import build_optimizer, build_scheduler, steps_per_epoch, total_steps
 from physlora.train.setup import (
@@ -159,8 +161,9 @@ class Trainer:
         self.total_steps = total_steps(self.micro_batches, self.training)
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
 
-        self.trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
-        self.optimizer = build_optimizer(self.model, self.training)
+        self.engine = build_engine(self.model, self.family, self.processes, self.training, self.precision.name,
+                                   self.config.lora.method)
+        self.optimizer = self.engine.prepare(lambda model: build_optimizer(model, self.training))
         self.scheduler = build_scheduler(self.optimizer, self.training.warmup_steps, self.total_steps)
         self.scaler = self.precision.grad_scaler()
         self.processes.check_accumulation(self.training.gradient_accumulation_steps)
@@ -193,7 +196,7 @@ class Trainer:
         if self.checkpoint is None:
             logger.warning("%s has no complete checkpoint; training starts again from step 0", self.run_dir)
             return
-        loaded = checkpoints.load_checkpoint(self.checkpoint, self.model, self.optimizer, self.scheduler, self.scaler,
+        loaded = checkpoints.load_checkpoint(self.checkpoint, self.engine, self.scheduler, self.scaler,
                                              rank=self.processes.rank)
         self.state = TrainerState(**loaded)
         accumulation = self.training.gradient_accumulation_steps
@@ -219,7 +222,9 @@ class Trainer:
         self.metrics = open_metrics_writer(path, self.config, resume=self.resume, is_main=self.processes.is_main)
         if self.resume:
             self._write_event("resume", checkpoint=self.checkpoint.name if self.checkpoint else None)
-        if not any(record["epoch"] == 0 for record in self.epoch_records):
+        # Only the first process has read the earlier records, and under FSDP or DeepSpeed the
+        # validation pass needs every process, so the first one decides.
+        if self.processes.any(self.processes.is_main and not any(record["epoch"] == 0 for record in self.epoch_records)):
             self._write_epoch_zero()
 
     # ----- loop -----
@@ -268,25 +273,22 @@ class Trainer:
                          for indices in self.processes.share(window)]
         window_tokens = int(self.processes.sum(sum(micro_batch.supervised_tokens for micro_batch in micro_batches))[0])
         local_nll = sum(self._forward_backward(micro_batch, window_tokens, step) for micro_batch in micro_batches)
-        self.processes.reduce_gradients(self.trainable)
+        if self.engine.lockstep:
+            # FSDP gathers weights in every forward pass, so a process with fewer micro-batches in this
+            # window runs extra passes whose loss counts zero times.
+            for _ in range(-(-len(window) // self.processes.count) - len(micro_batches)):
+                self._forward_backward(make_micro_batch(self.train_examples, window[0], self.pad_token_id),
+                                       window_tokens, step, weight=0.0)
         local_input_tokens = sum(micro_batch.input_tokens for micro_batch in micro_batches)
         window_nll, input_tokens = self.processes.sum(local_nll, local_input_tokens)
         if not math.isfinite(window_nll):
             self._stop_on_nan("the loss", window_nll, step)
 
-        # Clip, step, zero. The norm is measured before clipping.
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, self.training.max_grad_norm).item()
+        # Reduce, clip, step, zero. The norm is measured before clipping; a non-finite one skips the update.
+        grad_norm = self.engine.clip_and_step(self.training.max_grad_norm, self.scaler)
         if self.scaler is None and not math.isfinite(grad_norm):
             self._stop_on_nan("the gradient norm", grad_norm, step)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
         self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
 
         # Count and log.
         duration = time.perf_counter() - started
@@ -303,18 +305,19 @@ class Trainer:
             self.state.input_tokens / self.state.train_time_s, self.state.tokens / self.state.train_time_s,
         ))
 
-    def _forward_backward(self, micro_batch: MicroBatch, window_tokens: int, step: int) -> float:
-        """Run one micro-batch, accumulate its gradient, and return its summed negative log-likelihood."""
+    def _forward_backward(self, micro_batch: MicroBatch, window_tokens: int, step: int, weight: float = 1.0) -> float:
+        """Run one micro-batch, accumulate `weight` times its gradient, and return its weighted summed
+        negative log-likelihood."""
         batch = {key: value.to(self.device_type) for key, value in micro_batch.tensors.items()}
         with self.precision.autocast():
-            sums, _ = label_logprobs(self.model, self.family, batch)
-        nll = -sums.sum()
+            sums, _ = self.engine.score(batch)
+        nll = -sums.sum() * weight
         if step == self.nan_at_step:
             nll = nll * float("nan")
         value = nll.item()
         # A non-finite loss stops training in _optimizer_step, after all processes have summed their losses.
         loss = nll / window_tokens
-        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+        self.engine.backward(self.scaler.scale(loss) if self.scaler is not None else loss)
         return value
 
     def _count_step(self, nll: float, tokens: int, input_tokens: int, duration: float) -> None:
@@ -332,12 +335,15 @@ class Trainer:
     # ----- epochs, checkpoints, validation -----
 
     def _validation_loss(self) -> tuple[float | None, int, float]:
-        if not self.processes.is_main:
-            return None, 0, 0.0  # only the first process records it
+        # Only the first process records it. Under FSDP every process takes part in the forward passes.
+        if not (self.processes.is_main or self.engine.lockstep):
+            return None, 0, 0.0
         started = time.perf_counter()
         with self.precision.autocast():
             loss, tokens = mean_loss(self.model, self.family, self.validation_examples,
-                                     self.training.eval_batch_size, self.pad_token_id)
+                                     self.training.eval_batch_size, self.pad_token_id, score=self.engine.score)
+        if not self.processes.is_main:
+            return None, 0, 0.0
         return finite_or_none(loss), tokens, time.perf_counter() - started
 
     def _write_epoch_zero(self) -> None:
@@ -374,8 +380,11 @@ class Trainer:
     def _write_epoch(self, record: dict) -> None:
         self.metrics.write(record)
         self.epoch_records.append(record)
-        if self.early_stopping.update(record) and self.early_stopping.enabled and self.processes.is_main:
-            stopping.save_best_adapter(self.model, self.run_dir, record, self.state.step)
+        # Only the first process has the validation loss, and saving may need every process (FSDP).
+        improved = self.processes.any(self.early_stopping.update(record) and self.processes.is_main)
+        if improved and self.early_stopping.enabled:
+            self.engine.save_model(self.run_dir / stopping.BEST_ADAPTER_DIR, functools.partial(
+                stopping.save_best_adapter, record=record, step=self.state.step))
 
     def _write_event(self, event: str, **fields) -> None:
         self.metrics.write({"type": "event", "event": event, "step": self.state.step,
@@ -385,10 +394,8 @@ class Trainer:
         self.state.elapsed_s = self._elapsed()
         self.state.peak_memory_bytes = max(self.state.peak_memory_bytes, peak_memory(self.device_type)[0])
         rng_states = self.processes.gather_objects(checkpoints.capture_rng_states())
-        if not self.processes.is_main:
-            return self.run_dir / checkpoints.CHECKPOINTS / checkpoints.checkpoint_name(self.state.step)
-        return checkpoints.save_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler, self.scaler,
-                                           dataclasses.asdict(self.state), rng_states=rng_states)
+        return checkpoints.save_checkpoint(self.run_dir, self.engine, self.scheduler, self.scaler,
+                                           dataclasses.asdict(self.state), self.processes, rng_states=rng_states)
 
     def _elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.session_start
@@ -412,8 +419,9 @@ class Trainer:
             self._write_event("interrupted", signal=stop_request.signal_name)
             logger.warning("stopped by %s after step %d; continue with `physlora train --resume %s`",
                            stop_request.signal_name, self.state.step, self.run_dir)
-        elif self.processes.is_main:
-            checkpoints.save_adapter(self.model, self.run_dir / ADAPTER_DIR)
+        else:
+            self.engine.save_model(self.run_dir / ADAPTER_DIR, checkpoints.save_adapter)
+        if status != summaries.INTERRUPTED and self.processes.is_main:
             if self.early_stopping.enabled:
                 stopping.publish_best_adapter(self.run_dir / ADAPTER_DIR)
             self.metrics.log_adapter(self.run_dir / ADAPTER_DIR)
@@ -433,6 +441,7 @@ class Trainer:
             config=self.config.model_dump(mode="json"), device_type=self.device_type,
         )
         summary.update(self.early_stopping.summary_fields(status, self.training.max_steps))
+        summary["distributed"] = {"engine": self.engine.name, "processes": self.processes.count}
         if self.parent is not None:
             summary.update(self.parent.summary_fields())
         if self.processes.is_main:
