@@ -19,8 +19,8 @@ REVIEWED_WRITES = {
     ("train/metrics.py", "MetricsWriter.__init__", "open"):
         "metrics.jsonl is append-only: each record is one flushed line, and readers skip a last line cut off "
         "by a crash (train/metrics.read_metrics)",
-    ("train/checkpoint.py", "save_checkpoint", "save_pretrained"):
-        "written into a temporary folder that is renamed into place when complete",
+    ("train/engines.py", "DataParallelEngine.save_state", "save_pretrained"):
+        "called by checkpoint.save_checkpoint with its temporary folder, which is renamed into place when complete",
     ("train/checkpoint.py", "save_adapter", "save_pretrained"):
         "written into a temporary folder that is renamed into place when complete",
     ("models/pull.py", "_convert_gguf", "save_pretrained"):
