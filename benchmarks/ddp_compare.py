@@ -1,13 +1,15 @@
-"""Train the same config in 1 process and in N data-parallel processes and compare the results.
+"""Train the same config in 1 process and in N processes with each engine, and compare the results.
 
 Usage (from the repository root, with the data and tokenizer folders set as for the tests):
 
     python benchmarks/ddp_compare.py --preset tiny --work /tmp/ddp-compare --processes 2 \
-        --set training.epochs=1 --out benchmarks/results/ddp-compare-tiny.json
+        --engines data-parallel,fsdp,deepspeed --set training.epochs=1 --out benchmarks/results/engines-tiny.json
 
-Both runs are made deterministic (fp32, dropout 0, one torch thread per process), so the per-step losses and the final adapters can be compared. The wall times are those of
-the whole `physlora train` command, model set-up and validation included. `train_time_s` is the time
-spent in optimizer steps, from summary.json (process 0's clock in the multi-process run).
+All runs are made deterministic (fp32, dropout 0, one torch thread per process), so the per-step
+losses and the final adapters can be compared. The wall times are those of the whole `physlora train`
+command, model set-up and validation included. `train_time_s` is the time spent in optimizer steps,
+from summary.json (process 0's clock in a multi-process run). `peak_memory_bytes` is process 0's
+high-water mark from summary.json (resident set size on a CPU).
 """
 
 from __future__ import annotations
@@ -42,16 +44,35 @@ def _steps(run_dir: Path) -> list[dict]:
     return [record for record in map(json.loads, lines) if record["type"] == "step"]
 
 
-def _train_time(run_dir: Path) -> float:
-    """Seconds spent in optimizer steps (summary.json), without set-up and validation."""
-    return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["throughput"]["train_time_s"]
+def _summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+
+
+def _compare(single: Path, other: Path, wall_s: float) -> dict:
+    """Differences of run `other` from the 1-process run `single`, and its costs."""
+    single_steps, other_steps = _steps(single), _steps(other)
+    left = load_file(str(single / "adapter" / "adapter_model.safetensors"))
+    right = load_file(str(other / "adapter" / "adapter_model.safetensors"))
+    summary = _summary(other)
+    return {
+        "step_records_equal_count": len(single_steps) == len(other_steps),
+        "max_step_loss_difference": max(abs(a["loss"] - b["loss"]) for a, b in zip(single_steps, other_steps)),
+        "max_grad_norm_difference": max(abs(a["grad_norm"] - b["grad_norm"]) for a, b in zip(single_steps, other_steps)),
+        "max_adapter_difference": max((left[name] - right[name]).abs().max().item() for name in left),
+        "wall_s": round(wall_s, 1),
+        "train_time_s": summary["throughput"]["train_time_s"],
+        "peak_memory_bytes": summary["peak_memory_bytes"],
+        "distributed": summary.get("distributed"),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="tiny")
-    parser.add_argument("--work", type=Path, required=True, help="Folder for the data and both run folders.")
+    parser.add_argument("--work", type=Path, required=True, help="Folder for the data and the run folders.")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--engines", default="data-parallel",
+                        help="Comma-separated engines for the multi-process runs: data-parallel, fsdp, deepspeed.")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="Config override (repeatable).")
     parser.add_argument("--out", type=Path, required=True, help="JSON result file.")
     options = parser.parse_args()
@@ -63,31 +84,26 @@ def main() -> None:
     if not (data / "train.jsonl").is_file():
         subprocess.run([sys.executable, "-m", "physlora.cli", "data", "build", *common, "--out", str(data)], check=True)
 
-    single, parallel = options.work / "one-process", options.work / f"{options.processes}-processes"
     load_before = _load_average()
+    single = options.work / "one-process"
     single_s = _train([*common, "--set", f"output.dir={single}", "--overwrite"])
-    parallel_s = _train([*common, "--set", f"output.dir={parallel}", "--overwrite",
-                         "--num-processes", str(options.processes)])
-
-    single_steps, parallel_steps = _steps(single), _steps(parallel)
     left = load_file(str(single / "adapter" / "adapter_model.safetensors"))
-    right = load_file(str(parallel / "adapter" / "adapter_model.safetensors"))
     result = {
         "preset": options.preset,
         "overrides": options.overrides,
         "processes": options.processes,
-        "steps": len(single_steps),
-        "step_records_equal_count": len(single_steps) == len(parallel_steps),
-        "max_step_loss_difference": max(abs(a["loss"] - b["loss"]) for a, b in zip(single_steps, parallel_steps)),
-        "max_adapter_difference": max((left[name] - right[name]).abs().max().item() for name in left),
+        "steps": len(_steps(single)),
         "max_adapter_value": max(tensor.abs().max().item() for tensor in left.values()),
-        "wall_s": {"one_process": round(single_s, 1), f"{options.processes}_processes": round(parallel_s, 1)},
-        "train_time_s": {"one_process": _train_time(single),
-                         f"{options.processes}_processes": _train_time(parallel)},
-        "loadavg_before": load_before,
-        "loadavg_after": _load_average(),
-        "cpu_count": os.cpu_count(),
+        "one_process": {"wall_s": round(single_s, 1), "train_time_s": _summary(single)["throughput"]["train_time_s"],
+                        "peak_memory_bytes": _summary(single)["peak_memory_bytes"]},
+        "engines": {},
     }
+    for engine in options.engines.split(","):
+        run_dir = options.work / f"{options.processes}-processes-{engine}"
+        wall_s = _train([*common, "--set", f"output.dir={run_dir}", "--overwrite",
+                         "--num-processes", str(options.processes), "--engine", engine])
+        result["engines"][engine] = _compare(single, run_dir, wall_s)
+    result.update({"loadavg_before": load_before, "loadavg_after": _load_average(), "cpu_count": os.cpu_count()})
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))

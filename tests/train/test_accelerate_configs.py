@@ -1,7 +1,8 @@
 """The shipped accelerate config files parse and pass accelerate's own launch checks and plugin set-up.
 
-Only ddp.yaml is launched by other tests (CPU, gloo). FSDP and DeepSpeed need GPUs, so here their files
-only go through the code that `accelerate launch` runs before it starts any process.
+test_distributed.py and test_engines.py launch all three files on CPU processes. Here each file goes
+through the checks that `accelerate launch` runs before it starts any process, and through the plugin
+classes whose options physlora's engines read.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def test_fsdp_config_builds_plugin(monkeypatch):
     assert plugin.reshard_after_forward is True
     assert plugin.state_dict_type.name == "SHARDED_STATE_DICT"
     assert plugin.cpu_ram_efficient_loading is True
+    # training.precision drives autocast, so accelerate's own mixed precision stays off.
+    assert environment["ACCELERATE_MIXED_PRECISION"] == "no"
 
 
 def test_deepspeed_config_builds_plugin(monkeypatch):

@@ -1,9 +1,9 @@
 """FSDP 2 and DeepSpeed ZeRO-2 in 2 CPU processes (gloo over the loopback address) against 1 process.
 
 The runs are deterministic (fp32, one thread per process, dropout 0), as in test_distributed.py.
-Accumulation 3 over 10 micro-batches per epoch makes windows of 3, 3, 3 and 1 micro-batches, so in
-every window one process runs fewer micro-batches than the other, and in the last one none at all:
-that process must still run a forward pass for the engine's collectives, with zero weight.
+Accumulation 3 over 10 micro-batches per epoch makes windows of 3, 3, 3 and 1 micro-batches. In every
+window one process runs fewer micro-batches than the other, and in the last one it runs none at all.
+That process must still run a forward pass, with zero weight, for the engine's collective calls.
 Early stopping is on with a patience the runs never reach, so the best-adapter save (a collective
 call under FSDP) runs at every improving epoch.
 """
@@ -107,6 +107,9 @@ def test_engine_resumes_from_sharded_checkpoint(engine, reference_run, tmp_path,
     for later in ("adapter", "adapter-last", "summary.json", "checkpoints/step-000008"):
         path = crashed / later
         shutil.rmtree(path) if path.is_dir() else path.unlink()
+    wrong_engine = CliRunner().invoke(app, ["train", "--resume", str(crashed)])
+    assert wrong_engine.exit_code == 2, wrong_engine.output
+    assert f"resume with `physlora train --num-processes 2 --engine {engine} --resume RUN`" in wrong_engine.output
     _run([sys.executable, "-m", "physlora.cli", "train", "--num-processes", "2", "--engine", engine,
           "--resume", str(crashed)], timeout=300)
 

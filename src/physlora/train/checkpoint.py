@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
+# The engine and process count that wrote a checkpoint. Sharded state resumes only with both unchanged.
+# A checkpoint without the file was written by data-parallel training.
+ENGINE_FILE = "engine.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
@@ -105,6 +108,7 @@ def save_checkpoint(
             torch.save(scaler.state_dict(), temp / "scaler.pt")
         for rank, states in enumerate(rng_states or [capture_rng_states()]):
             torch.save(states, temp / rng_state_file(rank))
+        write_json_atomic(temp / ENGINE_FILE, {"engine": engine.name, "processes": processes.count})
         write_json_atomic(temp / STATE_FILE, trainer_state)
         _fsync_files(temp)
         _replace_folder(temp, target)
@@ -118,7 +122,7 @@ def save_checkpoint(
     return target
 
 
-def load_checkpoint(folder: Path, engine, scheduler, scaler, rank: int = 0) -> dict:
+def load_checkpoint(folder: Path, engine, scheduler, scaler, processes) -> dict:
     """Restore a checkpoint into the engine's model and optimizer and into the other given objects, RNG
     states included, and return its trainer state. Every process calls this.
 
@@ -126,19 +130,35 @@ def load_checkpoint(folder: Path, engine, scheduler, scaler, rank: int = 0) -> d
     restores the first process's states and logs a warning, because its dropout masks then differ from
     those of an uninterrupted run.
     """
+    _check_engine(folder, engine.name, processes)
     engine.load_state(folder)
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
     if scaler is not None and (folder / "scaler.pt").is_file():
         scaler.load_state_dict(torch.load(folder / "scaler.pt", weights_only=True))
     # The RNG file contains python and numpy state objects, which weights_only loading rejects. This
     # module wrote the file into the run folder itself.
-    rng_file = folder / rng_state_file(rank)
+    rng_file = folder / rng_state_file(processes.rank)
     if not rng_file.is_file():
         logger.warning("%s has no RNG state of process %d, so it continues from the RNG state of process 0",
-                       folder, rank)
+                       folder, processes.rank)
         rng_file = folder / rng_state_file(0)
     restore_rng_states(torch.load(rng_file, weights_only=False))
     return json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def _check_engine(folder: Path, engine: str, processes) -> None:
+    """Raise RunFolderError when the checkpoint's state was written by another engine, or by FSDP or
+    DeepSpeed with another process count."""
+    path = folder / ENGINE_FILE
+    written = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"engine": "data-parallel"}
+    sharded = written["engine"] != "data-parallel"
+    if written["engine"] != engine or (sharded and written["processes"] != processes.count):
+        launch = f"--num-processes {written.get('processes', 1)} --engine {written['engine']}"
+        raise RunFolderError(
+            f"{folder} was written by {written['engine']} training in {written.get('processes', 'any number of')} "
+            f"processes, and this run uses {engine} in {processes.count}; resume with `physlora train {launch} "
+            f"--resume RUN`"
+        )
 
 
 def load_model_weights(folder: Path, model) -> None:

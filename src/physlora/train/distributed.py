@@ -1,4 +1,7 @@
-"""Data-parallel training over several processes started by `accelerate launch` or `torchrun`.
+"""Processes of a training run started by `accelerate launch` or `torchrun`, and data-parallel training.
+
+FSDP and DeepSpeed (physlora.train.engines) share the batch split and reductions described here, but
+reduce gradients themselves.
 
 The global batch of one optimizer step is the accumulation window: `gradient_accumulation_steps`
 micro-batches of `batch_size` examples, in the same order whatever the number of processes. Process r

@@ -13,21 +13,22 @@ processes. FSDP and DeepSpeed average over processes instead of summing, so thei
 by the process count first.
 
 FSDP and DeepSpeed see the loss as one forward pass of `LossModule`, whose forward is the scoring
-function. Sharded parameters are gathered in the forward hooks of the module that owns them, and the
+function. FSDP gathers sharded parameters in the forward hooks of the module that owns them. The
 causal loss calls the decoder stack and the output projection directly rather than the model's own
-forward, so a root module around the whole loss is what makes every parameter available.
+forward, so only a root module around the whole loss gathers the root's parameters in time.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from physlora.errors import ConfigError
+from physlora.errors import ConfigError, RunFolderError
 from physlora.models.architectures import Family
 from physlora.models.scoring import label_logprobs, unwrap
 from physlora.train.distributed import Processes
@@ -65,7 +66,8 @@ class LossModule(torch.nn.Module):
 
 
 class DataParallelEngine:
-    """One full model per process; the trainable gradients are summed over processes once per step.
+    """Data-parallel training: one full model per process, and the trainable gradients summed over processes
+    once per step.
 
     Its forward passes make no collective calls, so processes may run different numbers of micro-batches,
     and validation runs on the first process alone.
@@ -103,7 +105,7 @@ class DataParallelEngine:
         if scaler is not None:
             scaler.step(self.optimizer)
             scaler.update()
-        elif torch.isfinite(torch.tensor(grad_norm)):
+        elif math.isfinite(grad_norm):
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return grad_norm
@@ -171,7 +173,7 @@ class FSDPEngine(DataParallelEngine):
         trainable = self.trainable()
         total = torch.nn.utils.clip_grad_norm_(trainable, max_norm)
         grad_norm = (total.full_tensor() if hasattr(total, "full_tensor") else total).item()
-        if torch.isfinite(torch.tensor(grad_norm)):
+        if math.isfinite(grad_norm):
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return grad_norm
@@ -285,8 +287,6 @@ class DeepSpeedEngine(DataParallelEngine):
         path, _ = self.engine.load_checkpoint(str(folder / SHARDED_STATE), tag="state", load_module_strict=False,
                                               load_lr_scheduler_states=False)
         if path is None:
-            from physlora.errors import RunFolderError
-
             raise RunFolderError(f"{folder / SHARDED_STATE} has no DeepSpeed state; resume from an older checkpoint")
 
 

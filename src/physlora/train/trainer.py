@@ -196,8 +196,7 @@ class Trainer:
         if self.checkpoint is None:
             logger.warning("%s has no complete checkpoint; training starts again from step 0", self.run_dir)
             return
-        loaded = checkpoints.load_checkpoint(self.checkpoint, self.engine, self.scheduler, self.scaler,
-                                             rank=self.processes.rank)
+        loaded = checkpoints.load_checkpoint(self.checkpoint, self.engine, self.scheduler, self.scaler, self.processes)
         self.state = TrainerState(**loaded)
         accumulation = self.training.gradient_accumulation_steps
         if self.state.micro_batch > self.micro_batches or (
