@@ -46,6 +46,17 @@ def test_report_writes_markdown_html_and_plots(run_copy):
         assert f"## {heading}\n" in markdown
 
 
+def test_report_shows_training_processes(run_copy):
+    markdown = write_report(run_copy).read_text(encoding="utf-8")
+    assert "| training processes | 1 (data-parallel) |" in markdown
+
+    summary_path = run_copy / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["distributed"] = {"engine": "fsdp", "processes": 2}
+    summary_path.write_text(json.dumps(summary), encoding="utf-8")
+    assert "| training processes | 2 (fsdp) |" in write_report(run_copy).read_text(encoding="utf-8")
+
+
 def test_report_html_is_self_contained(run_copy):
     write_report(run_copy)
     page = (run_copy / "report.html").read_text(encoding="utf-8")

@@ -127,6 +127,14 @@ def test_engine_follows_accelerate_environment(monkeypatch):
 
 
 @pytest.mark.parametrize("variable", ["ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"])
+def test_sharded_engine_needs_two_processes(monkeypatch, make_config, variable, caplog):
+    monkeypatch.setenv(variable, "true")
+    engine = build_engine(torch.nn.Linear(2, 2), "seq2seq", Processes(), make_config().training, "fp32", "lora")
+    assert engine.name == DATA_PARALLEL
+    assert "only 1 process was launched" in caplog.text
+
+
+@pytest.mark.parametrize("variable", ["ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"])
 @pytest.mark.parametrize("precision, method, message", [
     ("fp16", "lora", "training.precision=fp16 is not supported"),
     ("fp32", "qlora", "lora.method=qlora is not supported"),
@@ -135,13 +143,13 @@ def test_engine_rejects_unsupported_settings(monkeypatch, make_config, variable,
     monkeypatch.setenv(variable, "true")
     config = make_config()
     with pytest.raises(ConfigError, match=message):
-        build_engine(torch.nn.Linear(2, 2), "seq2seq", Processes(), config.training, precision, method)
+        build_engine(torch.nn.Linear(2, 2), "seq2seq", Processes(count=2), config.training, precision, method)
 
 
 def test_fsdp_version_1_rejected(monkeypatch, make_config):
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     monkeypatch.setenv("FSDP_VERSION", "1")
-    engine = build_engine(torch.nn.Linear(2, 2), "seq2seq", Processes(), make_config().training, "fp32", "lora")
+    engine = build_engine(torch.nn.Linear(2, 2), "seq2seq", Processes(count=2), make_config().training, "fp32", "lora")
     with pytest.raises(ConfigError, match="fsdp_version 1; physlora runs FSDP 2 only"):
         engine.prepare(lambda model: None)
 
@@ -149,7 +157,7 @@ def test_fsdp_version_1_rejected(monkeypatch, make_config):
 def test_deepspeed_stage_3_rejected(monkeypatch, make_config):
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
     monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
-    engine = build_engine(torch.nn.Linear(2, 2), "seq2seq", Processes(), make_config().training, "fp32", "lora")
+    engine = build_engine(torch.nn.Linear(2, 2), "seq2seq", Processes(count=2), make_config().training, "fp32", "lora")
     with pytest.raises(ConfigError, match="zero_stage 3; physlora runs ZeRO stages 0 to 2"):
         engine.prepare(lambda model: None)
 

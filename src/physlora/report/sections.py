@@ -37,6 +37,7 @@ def configuration_section(files: RunFiles) -> list[Block]:
     rows = [[label, _setting(files.config_value(key, "n/a"))] for label, key in KEY_SETTINGS]
     if files.config_value("lora.target_modules", "n/a") is None:
         rows[[key for _, key in KEY_SETTINGS].index("lora.target_modules")][1] = _adapted_module_names(files)
+    rows.append(["training processes", _processes(files.summary)])
     blocks.append(Table(["setting", "value"], rows))
     if files.config_text is not None:
         blocks.append(Code(files.config_text, title="config.yaml (complete)", language="yaml", collapsed=True))
@@ -48,6 +49,14 @@ def _adapted_module_names(files: RunFiles) -> str:
     modules = ((files.summary or {}).get("params") or {}).get("lora_modules") or []
     names = sorted({module["name"].rsplit(".", 1)[-1] for module in modules if "name" in module})
     return f"architecture default: {', '.join(names)}" if names else "architecture default"
+
+
+def _processes(summary: dict | None) -> str:
+    """Process count and engine from summary.json, for example "2 (fsdp)"."""
+    distributed = (summary or {}).get("distributed")
+    if not distributed:
+        return "n/a (not in summary.json)"
+    return f"{distributed['processes']} ({distributed['engine']})"
 
 
 def _setting(value) -> str:

@@ -294,6 +294,10 @@ def build_engine(model: torch.nn.Module, family: Family, processes: Processes, t
                  method: str) -> DataParallelEngine:
     """Return the engine of the current launch for `model`. Raises ConfigError for combinations that do not run."""
     engine = engine_from_environment()
+    if engine != DATA_PARALLEL and processes.count == 1:
+        logger.warning("the accelerate config selects %s but only 1 process was launched; training in one "
+                       "process without it (launch 2 or more with --num-processes N)", engine)
+        engine = DATA_PARALLEL
     if engine == DATA_PARALLEL:
         return DataParallelEngine(model, family, processes)
     if precision_name == "fp16":
