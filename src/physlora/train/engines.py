@@ -209,8 +209,23 @@ class FSDPEngine(DataParallelEngine):
         options = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
         full = get_model_state_dict(self.root, options=options)
         if self.processes.is_main:
-            prefix = "model."
-            save(self.model, folder, {name.removeprefix(prefix): value for name, value in full.items()})
+            # The gathered tensors are copies, so transformers cannot see which weights are tied. Tied
+            # names other than the first are dropped, as a save from the model itself does.
+            tied = _tied_duplicate_names(self.model)
+            weights = {name.removeprefix("model."): value for name, value in full.items()}
+            save(self.model, folder, {name: value for name, value in weights.items() if name not in tied})
+
+
+def _tied_duplicate_names(model: torch.nn.Module) -> set[str]:
+    """Names of parameters that are the same tensor as an earlier parameter (tied embeddings)."""
+    first: dict[int, str] = {}
+    duplicates = set()
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        if id(parameter) in first:
+            duplicates.add(name)
+        else:
+            first[id(parameter)] = name
+    return duplicates
 
 
 class DeepSpeedEngine(DataParallelEngine):
