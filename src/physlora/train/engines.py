@@ -308,6 +308,7 @@ class DeepSpeedEngine(DataParallelEngine):
 def build_engine(model: torch.nn.Module, family: Family, processes: Processes, training, precision_name: str,
                  method: str) -> DataParallelEngine:
     """Return the engine of the current launch for `model`. Raises ConfigError for combinations that do not run."""
+    # NOTE: FSDP and DeepSpeed have run on CPU processes (gloo) only; the CUDA (nccl) paths are untested.
     engine = engine_from_environment()
     if engine != DATA_PARALLEL and processes.count == 1:
         logger.warning("the accelerate config selects %s but only 1 process was launched; training in one "
