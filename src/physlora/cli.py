@@ -67,6 +67,8 @@ def _main_options(
         logging.getLogger("absl").setLevel(logging.WARNING)
         # transformers 5.25 warns about its own deprecated is_gradient_checkpointing on every model load.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        # DeepSpeed 0.19 calls torch's all_gather_into_tensor, which torch 2.13 marks deprecated.
+        warnings.filterwarnings("ignore", message=".*all_gather_into_tensor.*", category=FutureWarning)
 
 
 def _load(config: Optional[Path], preset: Optional[str], overrides: Optional[list[str]]):
@@ -260,6 +262,7 @@ def train_command(
     """
     from physlora.errors import ConfigError
     from physlora.train.distributed import launched_process_count
+    from physlora.train.launch import check_engine, resume_command
     from physlora.train.summary import INTERRUPTED
     from physlora.train.trainer import finished_summary, train_run
 
@@ -271,15 +274,16 @@ def train_command(
             raise ConfigError("--overwrite and --init-from start a new run, so they cannot be combined with --resume RUN")
     if init_from is not None:
         overrides = [*(overrides or []), f"training.init_from={init_from}"]
+    with _exit_on_user_error():
+        check_engine(engine)
     if num_processes > 1 and launched_process_count() == 1:
-        from physlora.train.distributed import Processes
-        from physlora.train.launch import check_engine, launch_training
+        from physlora.train.launch import launch_training
 
         with _exit_on_user_error():
-            check_engine(engine)
             # Check the config once here, so a mistake prints one message instead of one per process.
             checked = _load_resumed(resume, config, preset, overrides) if resume is not None else _load(config, preset, overrides)
-            Processes(count=num_processes).check_accumulation(checked.training.gradient_accumulation_steps)
+            if _check_launch(checked, num_processes, engine, resume, max_steps):
+                return
             code = launch_training(num_processes, engine=engine, config=config, preset=preset, overrides=overrides or [],
                                    resume=resume, max_steps=max_steps, overwrite=overwrite,
                                    debug=_state["debug"], verbose=_state["verbose"])
@@ -294,10 +298,7 @@ def train_command(
             limit = max_steps if max_steps is not None else run_config.training.max_steps
             done = finished_summary(resume, limit)
             if done is not None:
-                typer.echo(
-                    f"{resume} already finished (status {done['status']}, {done['steps']} steps); nothing to resume. "
-                    f"To train it further, start a new run from its adapter: physlora train --init-from {resume} ..."
-                )
+                _echo_finished(resume, done)
                 return
         else:
             run_config = _load(config, preset, overrides)
@@ -310,7 +311,9 @@ def train_command(
         return  # the first process prints the outcome
     run_dir = Path(run_config.output.dir)
     if summary["status"] == INTERRUPTED:
-        typer.echo(f"training interrupted after step {summary['steps']}; continue with: physlora train --resume {run_dir}")
+        distributed = summary.get("distributed") or {"processes": 1, "engine": "data-parallel"}
+        command = resume_command(run_dir, distributed["processes"], distributed["engine"])
+        typer.echo(f"training interrupted after step {summary['steps']}; continue with: {command}")
         raise typer.Exit(130)
     throughput = summary["throughput"]
     typer.echo(f"{summary['status']}: {summary['steps']} steps in {summary['total_time_s']:.0f} s")
@@ -321,6 +324,35 @@ def train_command(
         )
     typer.echo(f"adapter: {run_dir / 'adapter'}")
     typer.echo(f"summary: {run_dir / 'summary.json'}")
+
+
+def _echo_finished(resume: Path, done: dict) -> None:
+    typer.echo(f"{resume} already finished (status {done['status']}, {done['steps']} steps); nothing to resume. "
+               f"To train it further, start a new run from its adapter: physlora train --init-from {resume} ...")
+
+
+def _check_launch(config, num_processes: int, engine: str, resume: Path | None, max_steps: int | None) -> bool:
+    """Check a multi-process launch before any process starts, and return True when a resumed run has
+    already finished (its outcome is printed). Raises ConfigError or RunFolderError for a launch that
+    the processes would reject."""
+    from physlora.train import checkpoint as checkpoints
+    from physlora.train.distributed import Processes
+    from physlora.train.launch import check_engine_settings
+    from physlora.train.trainer import finished_summary
+
+    processes = Processes(count=num_processes)
+    processes.check_accumulation(config.training.gradient_accumulation_steps)
+    check_engine_settings(engine, config.training.precision, config.lora.method)
+    if resume is None:
+        return False
+    done = finished_summary(resume, max_steps if max_steps is not None else config.training.max_steps)
+    if done is not None:
+        _echo_finished(resume, done)
+        return True
+    latest = checkpoints.latest_checkpoint(Path(resume))
+    if latest is not None:
+        checkpoints.check_engine(latest, engine, processes)
+    return False
 
 
 @app.command("compare")

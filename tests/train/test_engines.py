@@ -11,14 +11,18 @@ call under FSDP) runs at every improving epoch.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_distributed import _records, _run, _set_options
+from test_distributed import _environment, _records, _run, _set_options
 from typer.testing import CliRunner
 
 from physlora.cli import app
@@ -123,7 +127,11 @@ def test_engine_resumes_from_sharded_checkpoint(engine, reference_run, tmp_path,
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     wrong_engine = CliRunner().invoke(app, ["train", "--resume", str(crashed)])
     assert wrong_engine.exit_code == 2, wrong_engine.output
-    assert f"resume with `physlora train --num-processes 2 --engine {engine} --resume RUN`" in wrong_engine.output
+    assert f"resume with `physlora train --num-processes 2 --engine {engine} --resume {crashed}`" in wrong_engine.output
+    # The same mistake in a multi-process launch is caught before any process starts.
+    wrong_launch = CliRunner().invoke(app, ["train", "--num-processes", "2", "--resume", str(crashed)])
+    assert wrong_launch.exit_code == 2, wrong_launch.output
+    assert "this run uses data-parallel in 2" in wrong_launch.output
     _run([sys.executable, "-m", "physlora.cli", "train", "--num-processes", "2", "--engine", engine,
           "--resume", str(crashed)], timeout=300)
 
@@ -178,7 +186,12 @@ def test_deepspeed_stage_3_rejected(monkeypatch, make_config):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--engine", "fsdp"], "--engine fsdp needs --num-processes N"),
+    (["--engine", "zero"], "--engine 'zero' is not one of data-parallel, fsdp, deepspeed"),
     (["--engine", "zero", "--num-processes", "2"], "--engine 'zero' is not one of data-parallel, fsdp, deepspeed"),
+    (["--engine", "fsdp", "--num-processes", "2", "--set", "training.precision=fp16"],
+     "training.precision=fp16 is not supported with fsdp"),
+    (["--engine", "deepspeed", "--num-processes", "2", "--set", "lora.method=qlora"],
+     "lora.method=qlora is not supported with deepspeed"),
 ])
 def test_engine_option_errors(arguments, message, tmp_path, data_dir, t5_tokenizer_path):
     result = CliRunner().invoke(app, [
@@ -188,3 +201,45 @@ def test_engine_option_errors(arguments, message, tmp_path, data_dir, t5_tokeniz
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (tmp_path / "run").exists()
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """PIDs of live processes whose command line contains `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in command:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find leftover processes")
+def test_sigint_to_launcher_stops_workers(tmp_path, data_dir, t5_tokenizer_path):
+    # `timeout -s INT` and job control signal the `physlora train` process alone, not its workers.
+    run_dir = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "physlora.cli", "train", "--num-processes", "2", "--engine", "fsdp",
+               "--preset", "tiny", *_set_options(f"output.dir={run_dir}", f"output.data_dir={data_dir}",
+                                                 "training.epochs=200", "training.num_threads=1")]
+    parent = subprocess.Popen(command, env=_environment(), start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "metrics.jsonl").is_file() or not _records(run_dir, "step"):
+            assert time.monotonic() < deadline and parent.poll() is None, "training did not start"
+            time.sleep(0.5)
+        parent.send_signal(signal.SIGINT)
+        parent.wait(timeout=120)
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+
+    time.sleep(2)  # the workers exit after the launcher has reported
+    assert _processes_mentioning(str(run_dir)) == []
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["status"] == "interrupted"
+    assert list((run_dir / "checkpoints").glob("step-*"))

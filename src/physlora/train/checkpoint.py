@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 from physlora.errors import RunFolderError
 from physlora.io import staging_folder, write_json_atomic
 from physlora.models.methods import FULL_MODEL_FILE, load_full_weights
+from physlora.train.launch import resume_command
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def load_checkpoint(folder: Path, engine, scheduler, scaler, processes) -> dict:
     restores the first process's states and logs a warning, because its dropout masks then differ from
     those of an uninterrupted run.
     """
-    _check_engine(folder, engine.name, processes)
+    check_engine(folder, engine.name, processes)
     engine.load_state(folder)
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
     if scaler is not None and (folder / "scaler.pt").is_file():
@@ -146,18 +147,17 @@ def load_checkpoint(folder: Path, engine, scheduler, scaler, processes) -> dict:
     return json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
 
 
-def _check_engine(folder: Path, engine: str, processes) -> None:
+def check_engine(folder: Path, engine: str, processes) -> None:
     """Raise RunFolderError when the checkpoint's state was written by another engine, or by FSDP or
     DeepSpeed with another process count."""
     path = folder / ENGINE_FILE
     written = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"engine": "data-parallel"}
     sharded = written["engine"] != "data-parallel"
     if written["engine"] != engine or (sharded and written["processes"] != processes.count):
-        launch = f"--num-processes {written.get('processes', 1)} --engine {written['engine']}"
+        command = resume_command(folder.parent.parent, written.get("processes", processes.count), written["engine"])
         raise RunFolderError(
             f"{folder} was written by {written['engine']} training in {written.get('processes', 'any number of')} "
-            f"processes, and this run uses {engine} in {processes.count}; resume with `physlora train {launch} "
-            f"--resume RUN`"
+            f"processes, and this run uses {engine} in {processes.count}; resume with `{command}`"
         )
 
 

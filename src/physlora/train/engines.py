@@ -32,6 +32,7 @@ from physlora.errors import ConfigError, RunFolderError
 from physlora.models.architectures import Family
 from physlora.models.scoring import label_logprobs, unwrap
 from physlora.train.distributed import Processes
+from physlora.train.launch import check_engine_settings
 
 logger = logging.getLogger(__name__)
 
@@ -316,11 +317,7 @@ def build_engine(model: torch.nn.Module, family: Family, processes: Processes, t
         engine = DATA_PARALLEL
     if engine == DATA_PARALLEL:
         return DataParallelEngine(model, family, processes)
-    if precision_name == "fp16":
-        raise ConfigError(f"training.precision=fp16 is not supported with {engine}; use bf16 or fp32")
-    if method == "qlora":
-        raise ConfigError(f"lora.method=qlora is not supported with {engine}: its 4-bit weights cannot be sharded; "
-                          "use lora, or launch qlora without the fsdp/deepspeed config")
+    check_engine_settings(engine, precision_name, method)
     if engine == FSDP:
         return FSDPEngine(model, family, processes)
     return DeepSpeedEngine(model, family, processes, batch_size=training.batch_size,

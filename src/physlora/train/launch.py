@@ -7,9 +7,11 @@ on a port the operating system chooses.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +47,25 @@ def check_engine(engine: str) -> None:
         raise ConfigError(f"--engine {engine!r} is not one of {', '.join(ENGINE_CONFIGS)}")
     if engine == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise ConfigError("--engine deepspeed needs the deepspeed package: pip install -e '.[deepspeed]'")
+
+
+def check_engine_settings(engine: str, precision: str, method: str) -> None:
+    """Raise ConfigError for training settings that FSDP and DeepSpeed do not run with."""
+    if engine == "data-parallel":
+        return
+    if precision == "fp16":
+        raise ConfigError(f"training.precision=fp16 is not supported with {engine}; use bf16 or fp32")
+    if method == "qlora":
+        raise ConfigError(f"lora.method=qlora is not supported with {engine}: its 4-bit weights cannot be sharded; "
+                          "use lora, or launch qlora without the fsdp/deepspeed config")
+
+
+def resume_command(run_dir, processes: int, engine: str) -> str:
+    """The `physlora train --resume` command line that continues `run_dir` with the same processes and engine."""
+    launch = f"--num-processes {processes} " if processes > 1 else ""
+    if engine != "data-parallel":
+        launch += f"--engine {engine} "
+    return f"physlora train {launch}--resume {run_dir}"
 
 
 def launch_command(num_processes: int, train_args: list[str], port: int, engine: str = "data-parallel") -> list[str]:
@@ -89,5 +110,29 @@ def launch_training(num_processes: int, engine: str = "data-parallel", **options
         # All processes run on this machine, so gloo's connections stay on the loopback interface
         # instead of the interface that the host name resolves to.
         environment.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    if engine == "deepspeed":
+        import torch
+
+        # Without this, DeepSpeed warns in every process that it fell back to the CPU accelerator.
+        if not torch.cuda.is_available():
+            environment.setdefault("DS_ACCELERATOR", "cpu")
+        # accelerate's DeepSpeed launch leaves the thread count to torchrun, which sets 1 and prints a banner
+        # saying so. training.num_threads still applies inside each process.
+        environment.setdefault("OMP_NUM_THREADS", "1")
     logger.info("starting %d training processes: %s", num_processes, " ".join(command))
-    return subprocess.run(command, env=environment, check=False).returncode
+    # The launcher and its workers get a process group of their own, and SIGINT or SIGTERM sent to this
+    # process is passed on to the whole group. Ctrl-C in a terminal then reaches every process once, and
+    # a signal sent to this process alone (for example by `timeout`) stops the workers too instead of
+    # leaving them behind.
+    launcher = subprocess.Popen(command, env=environment, start_new_session=True)
+
+    def forward(signal_number, _frame) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal_number)
+
+    previous = {number: signal.signal(number, forward) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return launcher.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -42,6 +42,7 @@ from physlora.train.batching import (
 )
 from physlora.train.distributed import Processes
 from physlora.train.engines import build_engine
+from physlora.train.launch import resume_command
 from physlora.train.metrics import METRICS_FILE, MetricsWriter, finite_or_none, keep_until_checkpoint, peak_memory
 from physlora.train.optim import build_optimizer, build_scheduler, steps_per_epoch, total_steps
 from physlora.train.setup import (
@@ -416,8 +417,8 @@ class Trainer:
     def _finish(self, status: str, stop_request: StopRequest) -> dict:
         if status == summaries.INTERRUPTED:
             self._write_event("interrupted", signal=stop_request.signal_name)
-            logger.warning("stopped by %s after step %d; continue with `physlora train --resume %s`",
-                           stop_request.signal_name, self.state.step, self.run_dir)
+            logger.warning("stopped by %s after step %d; continue with `%s`", stop_request.signal_name,
+                           self.state.step, resume_command(self.run_dir, self.processes.count, self.engine.name))
         else:
             self.engine.save_model(self.run_dir / ADAPTER_DIR, checkpoints.save_adapter)
         if status != summaries.INTERRUPTED and self.processes.is_main:
