@@ -61,7 +61,7 @@ def check_engine_settings(engine: str, precision: str, method: str) -> None:
 
 
 def resume_command(run_dir, processes: int, engine: str) -> str:
-    """The `physlora train --resume` command line that continues `run_dir` with the same processes and engine."""
+    """Build the `physlora train --resume` command line that continues `run_dir` with the same processes and engine."""
     launch = f"--num-processes {processes} " if processes > 1 else ""
     if engine != "data-parallel":
         launch += f"--engine {engine} "
@@ -120,10 +120,9 @@ def launch_training(num_processes: int, engine: str = "data-parallel", **options
         # saying so. training.num_threads still applies inside each process.
         environment.setdefault("OMP_NUM_THREADS", "1")
     logger.info("starting %d training processes: %s", num_processes, " ".join(command))
-    # The launcher and its workers get a process group of their own, and SIGINT or SIGTERM sent to this
-    # process is passed on to the whole group. Ctrl-C in a terminal then reaches every process once, and
-    # a signal sent to this process alone (for example by `timeout`) stops the workers too instead of
-    # leaving them behind.
+    # The launcher and its workers get a process group of their own, and this process passes SIGINT and
+    # SIGTERM on to the whole group. Ctrl-C in a terminal then reaches every process once. A signal sent
+    # to this process alone (for example by `timeout`) stops the workers too instead of leaving them behind.
     launcher = subprocess.Popen(command, env=environment, start_new_session=True)
 
     def forward(signal_number, _frame) -> None:

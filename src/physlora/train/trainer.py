@@ -274,8 +274,8 @@ class Trainer:
         window_tokens = int(self.processes.sum(sum(micro_batch.supervised_tokens for micro_batch in micro_batches))[0])
         local_nll = sum(self._forward_backward(micro_batch, window_tokens, step) for micro_batch in micro_batches)
         if self.engine.lockstep:
-            # FSDP gathers weights in every forward pass, so a process with fewer micro-batches in this
-            # window runs extra passes whose loss counts zero times.
+            # FSDP and DeepSpeed need every process in every forward pass, so a process with fewer
+            # micro-batches in this window runs extra passes whose loss counts zero times.
             for _ in range(-(-len(window) // self.processes.count) - len(micro_batches)):
                 self._forward_backward(make_micro_batch(self.train_examples, window[0], self.pad_token_id),
                                        window_tokens, step, weight=0.0)
