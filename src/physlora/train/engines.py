@@ -31,6 +31,7 @@ import torch
 from physlora.errors import ConfigError, RunFolderError
 from physlora.models.architectures import Family
 from physlora.models.scoring import label_logprobs, unwrap
+from physlora.train.checkpoint import load_model_weights
 from physlora.train.distributed import Processes
 from physlora.train.launch import check_engine_settings
 
@@ -118,8 +119,6 @@ class DataParallelEngine:
             torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
 
     def load_state(self, folder: Path) -> None:
-        from physlora.train.checkpoint import load_model_weights
-
         load_model_weights(folder, self.model)
         self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
 
