@@ -187,7 +187,7 @@ def _load_adapter_weights(folder: Path, model) -> None:
 
 def save_adapter(model, folder: Path, state_dict: dict | None = None) -> None:
     """Write the adapter in the standard PEFT format (the whole model for full fine-tuning), replacing
-    `folder` atomically. `state_dict` holds the weights to write when the model's own are sharded."""
+    `folder` atomically. `state_dict` contains the weights to write when the model's own are sharded."""
     temp = staging_folder(folder)
     try:
         model.save_pretrained(temp, safe_serialization=True, **({"state_dict": state_dict} if state_dict else {}))

@@ -112,7 +112,7 @@ def check_validation_records(training: TrainingConfig, validation_records: list[
 
 def save_best_adapter(model, folder: Path, state_dict: dict | None, *, record: dict, step: int) -> None:
     """Save the adapter of the new best epoch into `folder` (RUN/adapter-best) with its marker file.
-    `state_dict` holds the weights when the model's own are sharded (see checkpoint.save_adapter)."""
+    `state_dict` contains the weights when the model's own are sharded (see checkpoint.save_adapter)."""
     # NOTE: this is written before the epoch-end checkpoint. A crash between the two leaves a best adapter
     # from an epoch that the resumed run trains again. CPU training is deterministic, so it writes the same
     # weights again there, but on a GPU the repeated epoch may differ and not replace them.

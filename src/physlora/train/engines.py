@@ -1,4 +1,5 @@
-"""How the trained model runs across processes: plain data-parallel (the default), FSDP 2 or DeepSpeed ZeRO.
+"""Training engines, the ways the trained model runs across processes: plain data-parallel (the default),
+FSDP 2 or DeepSpeed ZeRO.
 
 `accelerate launch` with a config whose distributed_type is FSDP or DEEPSPEED sets ACCELERATE_USE_FSDP
 or ACCELERATE_USE_DEEPSPEED and passes the config's options as environment variables. accelerate's
@@ -20,6 +21,7 @@ forward, so only a root module around the whole loss gathers the root's paramete
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -88,7 +90,9 @@ class DataParallelEngine:
         self.optimizer = build_optimizer(self.model)
         return self.optimizer
 
+    @functools.cached_property
     def trainable(self) -> list[torch.nn.Parameter]:
+        """The trainable parameters, read after `prepare` (FSDP replaces them by sharded ones)."""
         return [parameter for parameter in self.model.parameters() if parameter.requires_grad]
 
     def score(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,7 +103,7 @@ class DataParallelEngine:
 
     def clip_and_step(self, max_norm: float, scaler) -> float:
         """Sum the gradients over processes, clip them to `max_norm`, update, and return the norm before clipping."""
-        trainable = self.trainable()
+        trainable = self.trainable
         self.processes.reduce_gradients(trainable)
         if scaler is not None:
             scaler.unscale_(self.optimizer)
@@ -170,7 +174,7 @@ class FSDPEngine(DataParallelEngine):
         (loss * self.processes.count).backward()
 
     def clip_and_step(self, max_norm, scaler):
-        trainable = self.trainable()
+        trainable = self.trainable
         total = torch.nn.utils.clip_grad_norm_(trainable, max_norm)
         grad_norm = (total.full_tensor() if hasattr(total, "full_tensor") else total).item()
         if math.isfinite(grad_norm):
